@@ -1,0 +1,67 @@
+import type { Raster } from '../image/raster.js';
+
+/** Why an image is requested: backends may route or tag differently, the draft renderer draws differently. */
+export type GenerationPurpose = 'sheet-panel' | 'shot' | 'regenerate';
+
+export interface ReferenceImage {
+  /** PNG bytes of the reference (the master coherence sheet). */
+  png: Buffer;
+  /** sha256 of `png`, hex: lets a backend upload once and reuse. */
+  sha256: string;
+}
+
+export interface GenerationRequest {
+  prompt: string;
+  negativePrompt?: string;
+  width: number;
+  height: number;
+  seed: number;
+  purpose: GenerationPurpose;
+  /** Free-form hints the draft renderer uses for composition: shot camera, index for captions. */
+  camera?: string;
+  /** 1-based number shown on storyboard drafts; the shot's position in the project. */
+  shotNumber?: number;
+  /** Shot id or panel id, for logs and captions. */
+  label?: string;
+  /** Palette to honour (hex colours), from the style or the sheet's visual DNA. */
+  palette?: readonly string[];
+  reference?: ReferenceImage;
+}
+
+export interface GenerationProgress {
+  /** Fraction of this request done, 0–1. */
+  fraction: number;
+  /** e.g. "sampling 12/30" */
+  message?: string;
+}
+
+export interface GenerateOptions {
+  signal?: AbortSignal;
+  onProgress?: (progress: GenerationProgress) => void;
+}
+
+export interface GeneratedImage {
+  raster: Raster;
+  metadata: {
+    backend: string;
+    /** True for storyboard drafts from the embedded renderer: never to be confused with AI images. */
+    draft: boolean;
+    seed: number;
+    /** Backend-specific facts (ComfyUI server, prompt id, workflow hash…). */
+    [key: string]: unknown;
+  };
+}
+
+/** What every image backend implements; the pipeline knows only this. */
+export interface ImageBackend {
+  /** Stable name written into manifests ("draft", "comfyui"). */
+  readonly name: string;
+  /** Version string of the backend (renderer version, ComfyUI version), part of step input hashes. */
+  readonly version: string;
+  /** How many requests it can usefully run at once. */
+  readonly capacity: number;
+  /** Whether asking again with another seed can produce a different image (used by QA regenerate). */
+  readonly canRegenerate: boolean;
+  generate(request: GenerationRequest, options?: GenerateOptions): Promise<GeneratedImage>;
+  close?(): Promise<void>;
+}

@@ -1,0 +1,50 @@
+import sharp, { type Sharp } from 'sharp';
+
+/**
+ * Decoded pixels, interleaved, 8 bits per channel, no alpha (3 channels, sRGB).
+ * Stages hand rasters to each other so a frame is decoded once and encoded once (at export/store time).
+ */
+export interface Raster {
+  readonly width: number;
+  readonly height: number;
+  readonly channels: 3;
+  /** width * height * 3 bytes, row-major RGB. */
+  readonly data: Buffer;
+}
+
+/** Largest image we accept from any backend or file (pixels), so a hostile or broken server cannot exhaust memory. */
+export const MAX_INPUT_PIXELS = 8192 * 8192;
+
+export function createRaster(width: number, height: number, data?: Buffer): Raster {
+  const size = width * height * 3;
+  if (data && data.length !== size) {
+    throw new RangeError(`raster data is ${data.length} bytes, expected ${size} for ${width}x${height}x3`);
+  }
+  return { width, height, channels: 3, data: data ?? Buffer.alloc(size) };
+}
+
+/** Decodes any image sharp reads (PNG, JPEG, WebP…) into an RGB raster; alpha is flattened onto black. */
+export async function decodeImage(input: Buffer | string): Promise<Raster> {
+  const { data, info } = await sharp(input, { limitInputPixels: MAX_INPUT_PIXELS })
+    .removeAlpha()
+    .toColourspace('srgb')
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3) throw new RangeError(`expected 3 channels after decode, got ${info.channels}`);
+  return createRaster(info.width, info.height, data);
+}
+
+/** A sharp pipeline reading this raster. */
+export function rasterToSharp(raster: Raster): Sharp {
+  return sharp(raster.data, { raw: { width: raster.width, height: raster.height, channels: 3 } });
+}
+
+/**
+ * Encodes as PNG. Deterministic: same pixels → same bytes (no timestamps or metadata are written by sharp),
+ * which the manifest's byte-identical guarantee relies on.
+ */
+export function encodePng(raster: Raster, options: { compressionLevel?: number } = {}): Promise<Buffer> {
+  return rasterToSharp(raster)
+    .png({ compressionLevel: options.compressionLevel ?? 6, adaptiveFiltering: false })
+    .toBuffer();
+}
