@@ -62,7 +62,7 @@ export function extractPalette(raster: Raster, options: PaletteOptions = {}): Pa
       const da = samples[i * 3 + 1]! - seed[1]!;
       const db = samples[i * 3 + 2]! - seed[2]!;
       const d = dl * dl + da * da + db * db;
-      if (c === 0 || d < minDist[i]!) minDist[i] = c === 0 ? d : d;
+      if (d < minDist[i]!) minDist[i] = d;
       if (minDist[i]! > farD) {
         farD = minDist[i]!;
         far = i;
@@ -71,7 +71,6 @@ export function extractPalette(raster: Raster, options: PaletteOptions = {}): Pa
     if (far < 0 || (c > 0 && farD === 0)) break;
     seed = [samples[far * 3]!, samples[far * 3 + 1]!, samples[far * 3 + 2]!];
     centroids.push(seed[0]!, seed[1]!, seed[2]!);
-    // Distances to the new centroid update minDist on the next pass.
   }
   const kk = centroids.length / 3;
   const assign = new Int32Array(n);
@@ -99,9 +98,9 @@ export function extractPalette(raster: Raster, options: PaletteOptions = {}): Pa
     for (let i = 0; i < n; i++) {
       const c = assign[i]!;
       counts[c]!++;
-      sums[c * 3] += samples[i * 3]!;
-      sums[c * 3 + 1] += samples[i * 3 + 1]!;
-      sums[c * 3 + 2] += samples[i * 3 + 2]!;
+      sums[c * 3] = sums[c * 3]! + samples[i * 3]!;
+      sums[c * 3 + 1] = sums[c * 3 + 1]! + samples[i * 3 + 1]!;
+      sums[c * 3 + 2] = sums[c * 3 + 2]! + samples[i * 3 + 2]!;
     }
     for (let c = 0; c < kk; c++) {
       if (counts[c]! > 0) {
