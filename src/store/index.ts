@@ -1,0 +1,29 @@
+export type {
+  CreateRunInput,
+  EventRecord,
+  ExecutionFilter,
+  ExecutionOutcome,
+  ExecutionRecord,
+  ListEventsOptions,
+  ListExecutionsOptions,
+  ListRunsOptions,
+  NewEvent,
+  RunRecord,
+  RunStatus,
+  RunStore,
+  SetRunStatusOptions,
+  StepDoneInput,
+  StepFailedInput,
+  StepRecord,
+  StepStatus,
+  StoredError,
+} from './run-store.js';
+export { RUN_STATUSES, TERMINAL_RUN_STATUSES } from './run-store.js';
+export { SqliteRunStore } from './sqlite-run-store.js';
+export { isProcessAlive } from './process-liveness.js';
+export type { SqliteRunStoreOptions } from './sqlite-run-store.js';
+export { ArtifactStore, assertSha256, sha256Hex } from './artifact-store.js';
+export type { ArtifactCallOptions, ArtifactGetOptions } from './artifact-store.js';
+export { openWorkspaceStore } from './workspace-store.js';
+export type { WorkspaceStore, WorkspaceStoreOptions } from './workspace-store.js';
+export { SCHEMA_VERSION } from './migrations.js';

@@ -1,0 +1,196 @@
+/**
+ * The run store seam: runs, the memoised step journal, executions and events. Kept narrow (plain
+ * records in, plain records out, no query language) so that a shared store (Postgres, Redis) can back
+ * it later when many workers cooperate; the embedded default is `SqliteRunStore`.
+ *
+ * The interface is synchronous because the embedded implementation is (better-sqlite3 is a
+ * synchronous driver and each call is sub-millisecond); a networked store would sit behind an async
+ * variant of the same shapes.
+ */
+
+export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled' | 'interrupted';
+export const RUN_STATUSES: readonly RunStatus[] = [
+  'running',
+  'succeeded',
+  'failed',
+  'cancelled',
+  'interrupted',
+];
+
+/** Statuses a run never leaves on its own: setting one of them stamps `finishedAt`. */
+export const TERMINAL_RUN_STATUSES: readonly RunStatus[] = [
+  'succeeded',
+  'failed',
+  'cancelled',
+  'interrupted',
+];
+
+/** A failure as stored: serialisable, with the root cause kept apart from the wrapper's message. */
+export interface StoredError {
+  code: string;
+  message: string;
+  rootCause?: string;
+  [key: string]: unknown;
+}
+
+export interface CreateRunInput {
+  projectId: string;
+  projectName: string;
+  /** Hash of the project snapshot the run started from. */
+  projectHash: string;
+  /** Backend name ("draft", "comfyui"). */
+  backend: string;
+  /** Run options as given (retry policy, output dir…); must be JSON-serialisable. */
+  options: unknown;
+}
+
+export interface RunRecord {
+  /** Sortable id: `run-YYYYMMDD-HHMMSS-mmm-xxxx` (UTC). */
+  id: string;
+  projectId: string;
+  projectName: string;
+  projectHash: string;
+  backend: string;
+  options: unknown;
+  status: RunStatus;
+  /** ISO 8601 timestamps. */
+  createdAt: string;
+  updatedAt: string;
+  finishedAt?: string;
+  error?: StoredError;
+  result?: unknown;
+  /** Process that last set the run running; used to tell a live run from one left behind by a crash. */
+  pid?: number;
+  hostname?: string;
+}
+
+export interface ListRunsOptions {
+  projectId?: string;
+  status?: RunStatus | readonly RunStatus[];
+  /** @default 50 */
+  limit?: number;
+}
+
+export interface SetRunStatusOptions {
+  error?: StoredError;
+  result?: unknown;
+}
+
+export type StepStatus = 'running' | 'done' | 'reused' | 'failed';
+
+export interface StepRecord {
+  runId: string;
+  stepId: string;
+  inputHash: string;
+  status: StepStatus;
+  /** Output name → sha256 of the artifact (in the ArtifactStore). */
+  artifacts: Record<string, string>;
+  /** The step's JSON output (metrics, dimensions…); `null` when there is none. */
+  output: unknown;
+  attempts: number;
+  durationMs: number;
+  startedAt: string;
+  finishedAt?: string;
+  error?: StoredError;
+  /** For a 'reused' journal row: the run whose execution produced the reused result. */
+  sourceRunId?: string;
+}
+
+export interface StepDoneInput {
+  stepId: string;
+  inputHash: string;
+  artifacts: Record<string, string>;
+  output: unknown;
+  attempts: number;
+  durationMs: number;
+}
+
+export interface StepFailedInput {
+  stepId: string;
+  inputHash: string;
+  error: StoredError;
+  attempts: number;
+}
+
+export type ExecutionOutcome = 'running' | 'done' | 'failed' | 'interrupted';
+
+/** One actual execution of a step (reuses are not executions). */
+export interface ExecutionRecord {
+  id: number;
+  runId: string;
+  projectId: string;
+  stepId: string;
+  inputHash: string;
+  startedAt: string;
+  finishedAt?: string;
+  outcome: ExecutionOutcome;
+}
+
+export interface ExecutionFilter {
+  projectId?: string;
+  runId?: string;
+  stepId?: string;
+}
+
+export interface ListExecutionsOptions extends ExecutionFilter {
+  /** @default 1000 */
+  limit?: number;
+}
+
+export interface EventRecord {
+  runId: string;
+  /** 1, 2, 3… per run, never reused (not even after pruning). */
+  seq: number;
+  type: string;
+  payload: unknown;
+  at: string;
+}
+
+export interface ListEventsOptions {
+  /** Only events with `seq > afterSeq` (for paging and for SSE `Last-Event-ID`). @default 0 */
+  afterSeq?: number;
+  /** @default 1000 */
+  limit?: number;
+}
+
+export interface NewEvent {
+  type: string;
+  payload: unknown;
+}
+
+export interface RunStore {
+  createRun(input: CreateRunInput): RunRecord;
+  getRun(id: string): RunRecord | undefined;
+  /** Newest first. */
+  listRuns(options?: ListRunsOptions): RunRecord[];
+  /** Setting 'running' claims the run for this process (pid, hostname); a terminal status stamps finishedAt. */
+  setRunStatus(id: string, status: RunStatus, options?: SetRunStatusOptions): RunRecord;
+  /** Runs left 'running' by a process that is gone become 'interrupted'. Returns the ids changed. */
+  markStaleRunsInterrupted(): string[];
+  /** The newest run of the project that can be resumed, unless a newer run succeeded. */
+  findLatestResumable(projectId: string): RunRecord | undefined;
+
+  /** The memo: a step finished with these inputs in any run of the project. */
+  findCompletedStep(projectId: string, stepId: string, inputHash: string): StepRecord | undefined;
+  /** Journals the start of one execution; returns the execution id. */
+  recordStepStart(runId: string, stepId: string, inputHash: string): number;
+  /** Memo upsert + journal row + execution close, in one transaction. Artifacts must be stored first. */
+  recordStepDone(runId: string, step: StepDoneInput): StepRecord;
+  /** Journals that this run reused the memoised result instead of executing. */
+  recordStepReused(runId: string, stepId: string, inputHash: string): StepRecord;
+  recordStepFailed(runId: string, step: StepFailedInput): StepRecord;
+  /** The run's journal, in the order steps were first journaled. */
+  listSteps(runId: string): StepRecord[];
+  countExecutions(filter?: ExecutionFilter): number;
+  listExecutions(options?: ListExecutionsOptions): ExecutionRecord[];
+
+  /** Returns the event's seq (monotonic per run). */
+  appendEvent(runId: string, type: string, payload: unknown): number;
+  /** Appends many events in one transaction; returns their seqs. */
+  appendEvents(runId: string, events: readonly NewEvent[]): number[];
+  listEvents(runId: string, options?: ListEventsOptions): EventRecord[];
+  /** Keeps the newest `keepLast` events of the run; returns how many were deleted. */
+  pruneEvents(runId: string, keepLast: number): number;
+
+  close(): void;
+}
