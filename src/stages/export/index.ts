@@ -1,0 +1,12 @@
+export { exportPackage } from './export-package.js';
+export type { ExportFrame, ExportInput, ExportOptions, ExportResult, FrameSize } from './export-package.js';
+export { stableManifestView, verifyExport } from './manifest.js';
+export type {
+  ExportManifest,
+  ExportProblem,
+  ExportProblemKind,
+  ManifestFile,
+  ManifestFrame,
+  StableManifestView,
+  ToolVersions,
+} from './manifest.js';
