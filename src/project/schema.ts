@@ -10,12 +10,29 @@ export const SCHEMA_VERSION = 1;
 /** Shot ids become file names (`shots/03_<id>.png`) and step ids, so they must be safe as both. */
 export const SHOT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
-const shotId = z
-  .string()
-  .min(1, 'shot id must not be empty')
-  .max(64, 'shot id must be at most 64 characters')
-  .refine((s) => !s.includes('..'), 'shot id must not contain ".."')
-  .refine((s) => SHOT_ID_PATTERN.test(s), 'shot id may use only letters, digits, ".", "_" and "-" and must start with a letter or digit (it becomes a file name)');
+/** Shot prompt bounds, after trimming; the seed's UI enforces the same range. */
+export const SHOT_PROMPT_MIN = 10;
+export const SHOT_PROMPT_MAX = 500;
+
+/** Why an id is unsafe as a file name and step id, most specific reason first; undefined when it is fine. */
+export function idProblem(id: string, what = 'shot id'): string | undefined {
+  if (id.length === 0) return `${what} must not be empty`;
+  if (id.length > 64) return `${what} must be at most 64 characters`;
+  if (id.includes('..')) return `${what} must not contain ".."`;
+  if (/[/\\]/.test(id)) return `${what} must not contain "/" or "\\" (it becomes a file name)`;
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(id)) return `${what} must not contain control characters`;
+  if (!SHOT_ID_PATTERN.test(id)) {
+    return `${what} may use only letters, digits, ".", "_" and "-" and must start with a letter or digit (it becomes a file name)`;
+  }
+  return undefined;
+}
+
+const safeId = (what: string) =>
+  z.string().superRefine((id, ctx) => {
+    const message = idProblem(id, what);
+    if (message !== undefined) ctx.addIssue({ code: 'custom', message });
+  });
 
 const promptText = (min: number, max: number, what: string) =>
   z
@@ -28,20 +45,63 @@ const promptText = (min: number, max: number, what: string) =>
         .max(max, `${what} must be at most ${max} characters after trimming`),
     );
 
+const phrase = (max: number, what: string) =>
+  z
+    .string()
+    .transform((s) => s.trim())
+    .pipe(z.string().max(max, `${what} must be at most ${max} characters`));
+
 /** ComfyUI's KSampler accepts seeds in [0, 2^64-1]; we keep to JavaScript's safe integers. */
 export const MAX_SEED = Number.MAX_SAFE_INTEGER;
-const seed = z.number().int('seed must be an integer').min(0, 'seed must be ≥ 0').max(MAX_SEED, `seed must be ≤ ${MAX_SEED}`);
+const seed = z
+  .number()
+  .int('seed must be an integer')
+  .min(0, 'seed must be ≥ 0')
+  .max(MAX_SEED, `seed must be ≤ ${MAX_SEED}`);
 
 export const shotSchema = z.strictObject({
-  id: shotId,
-  prompt: promptText(10, 500, 'prompt'),
-  negativePrompt: z.string().max(1000).optional(),
-  camera: z.string().max(200).optional(),
-  lighting: z.string().max(200).optional(),
-  mood: z.string().max(200).optional(),
-  durationSeconds: z.number().positive('durationSeconds must be > 0').max(3600).optional(),
+  id: safeId('shot id'),
+  prompt: promptText(SHOT_PROMPT_MIN, SHOT_PROMPT_MAX, 'prompt'),
+  negativePrompt: phrase(1000, 'negativePrompt').optional(),
+  camera: phrase(200, 'camera').optional(),
+  lighting: phrase(200, 'lighting').optional(),
+  mood: phrase(200, 'mood').optional(),
+  durationSeconds: z
+    .number()
+    .positive('durationSeconds must be > 0')
+    .max(3600, 'durationSeconds must be ≤ 3600')
+    .optional(),
   seed: seed.optional(),
 });
+
+/**
+ * Shot ids must be unique, and unique ignoring case too: they become file names, and "Shot-1.png" and
+ * "shot-1.png" are the same file on macOS and Windows. Runs even when other issues were found (`when`), so a
+ * user sees every problem at once; the value may then be partly unparsed, hence the defensive reads.
+ */
+function checkUniqueIds(shots: unknown, ctx: z.RefinementCtx): void {
+  if (!Array.isArray(shots)) return;
+  const seen = new Map<string, { id: string; index: number }>();
+  shots.forEach((shot: unknown, index) => {
+    if (typeof shot !== 'object' || shot === null) return;
+    const id = (shot as { id?: unknown }).id;
+    if (typeof id !== 'string') return;
+    const key = id.toLowerCase();
+    const first = seen.get(key);
+    if (first === undefined) {
+      seen.set(key, { id, index });
+      return;
+    }
+    ctx.addIssue({
+      code: 'custom',
+      path: [index, 'id'],
+      message:
+        first.id === id
+          ? `duplicate shot id "${id}" (first used at shots[${first.index}])`
+          : `shot id "${id}" differs from "${first.id}" (shots[${first.index}]) only by case; they would be the same file on macOS and Windows`,
+    });
+  });
+}
 
 const dimension = z
   .number()
@@ -49,41 +109,36 @@ const dimension = z
   .min(64, 'must be at least 64 px')
   .max(8192, 'must be at most 8192 px');
 
-export const projectSchema = z
-  .strictObject({
-    schemaVersion: z.literal(SCHEMA_VERSION, { error: `schemaVersion must be ${SCHEMA_VERSION}` }),
-    id: shotId,
-    name: z.string().trim().min(1, 'name must not be empty').max(200),
-    globalSeed: seed.optional(),
-    style: z.strictObject({
-      prompt: promptText(3, 1000, 'style.prompt'),
-      negativePrompt: z.string().max(1000).optional(),
-    }),
-    output: z
-      .strictObject({ width: dimension.default(1920), height: dimension.default(1080) })
-      .default({ width: 1920, height: 1080 }),
-    coherence: z
-      .strictObject({
-        panels: z.array(promptText(3, 500, 'panel prompt')).length(9, 'coherence.panels must hold exactly nine prompts'),
-      })
-      .optional(),
-    shots: z.array(shotSchema).min(1, 'a project needs at least one shot').max(2000),
-  })
-  .superRefine((project, ctx) => {
-    const seen = new Map<string, number>();
-    project.shots.forEach((shot, index) => {
-      const first = seen.get(shot.id);
-      if (first !== undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['shots', index, 'id'],
-          message: `duplicate shot id "${shot.id}" (first used at shots[${first}])`,
-        });
-      } else {
-        seen.set(shot.id, index);
-      }
-    });
-  });
+export const DEFAULT_OUTPUT = { width: 1920, height: 1080 } as const;
+
+export const projectSchema = z.strictObject({
+  schemaVersion: z.literal(SCHEMA_VERSION, { error: `schemaVersion must be ${SCHEMA_VERSION}` }),
+  id: safeId('project id'),
+  name: z.string().trim().min(1, 'name must not be empty').max(200, 'name must be at most 200 characters'),
+  globalSeed: seed.optional(),
+  style: z.strictObject({
+    prompt: promptText(3, 1000, 'style.prompt'),
+    negativePrompt: phrase(1000, 'style.negativePrompt').optional(),
+  }),
+  output: z
+    .strictObject({
+      width: dimension.default(DEFAULT_OUTPUT.width),
+      height: dimension.default(DEFAULT_OUTPUT.height),
+    })
+    .default({ ...DEFAULT_OUTPUT }),
+  coherence: z
+    .strictObject({
+      panels: z
+        .array(promptText(3, 500, 'panel prompt'))
+        .length(9, 'coherence.panels must hold exactly nine prompts'),
+    })
+    .optional(),
+  shots: z
+    .array(shotSchema)
+    .min(1, 'a project needs at least one shot')
+    .max(2000, 'a project may hold at most 2000 shots')
+    .superRefine(checkUniqueIds, { when: () => true }),
+});
 
 /** A project as written in a file (optional fields may be missing). */
 export type ProjectInput = z.input<typeof projectSchema>;

@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest';
+import { abortWith } from '../src/core/abort.js';
+import { CancelledError, ValidationError } from '../src/core/errors.js';
+import { createRaster, encodePng, decodeImage, type Raster } from '../src/image/raster.js';
+import { centreCrop, promoteFrame } from '../src/stages/promote/index.js';
+
+/** Three vertical bands: red | green | blue, each a third of the width. */
+function bands(width: number, height: number): Raster {
+  const data = Buffer.alloc(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const o = (y * width + x) * 3;
+      data[o + Math.min(2, Math.floor((3 * x) / width))] = 255;
+    }
+  }
+  return createRaster(width, height, data);
+}
+
+function pixel(r: Raster, x: number, y: number): number[] {
+  const o = (y * r.width + x) * 3;
+  return [r.data[o]!, r.data[o + 1]!, r.data[o + 2]!];
+}
+
+describe('centreCrop keeps the largest centred region with the target aspect', () => {
+  it('cuts top and bottom of a square for a 16:9 target', () => {
+    expect(centreCrop(512, 512, 1920, 1080)).toEqual({ w: 512, h: 288, x: 0, y: 112 });
+  });
+  it('cuts the sides of a wide image for a square target', () => {
+    expect(centreCrop(1000, 400, 512, 512)).toEqual({ w: 400, h: 400, x: 300, y: 0 });
+  });
+  it('keeps an image that already has the aspect whole', () => {
+    expect(centreCrop(1280, 720, 1920, 1080)).toEqual({ w: 1280, h: 720, x: 0, y: 0 });
+  });
+});
+
+describe('promoteFrame crops to the aspect and resizes with Lanczos3, raw in and raw out', () => {
+  it('promotes a 512² frame to 1920x1080 and records what it did', async () => {
+    const { raster, record } = await promoteFrame(bands(512, 512), { width: 1920, height: 1080 });
+    expect([raster.width, raster.height, raster.channels, raster.data.length]).toEqual([
+      1920,
+      1080,
+      3,
+      1920 * 1080 * 3,
+    ]);
+    expect(record).toEqual({
+      original: { w: 512, h: 512 },
+      cropped: { w: 512, h: 288, x: 0, y: 112 },
+      final: { w: 1920, h: 1080 },
+    });
+    // The bands keep their places: red left, green centre, blue right.
+    expect(pixel(raster, 100, 540)).toEqual([255, 0, 0]);
+    expect(pixel(raster, 960, 540)).toEqual([0, 255, 0]);
+    expect(pixel(raster, 1800, 540)).toEqual([0, 0, 255]);
+  });
+
+  it('crops the centre of a wide frame for a square target: the outer bands are cut away', async () => {
+    const { raster, record } = await promoteFrame(bands(900, 300), { width: 300, height: 300 });
+    expect(record.cropped).toEqual({ w: 300, h: 300, x: 300, y: 0 });
+    // The kept region is exactly the green band, so every pixel is pure green (no resampling at 1:1 scale).
+    for (const [x, y] of [
+      [0, 0],
+      [150, 150],
+      [299, 299],
+    ] as const)
+      expect(pixel(raster, x, y)).toEqual([0, 255, 0]);
+  });
+
+  it('downscales with Lanczos3 like sharp does from the same pixels', async () => {
+    const source = bands(800, 450);
+    const { raster } = await promoteFrame(source, { width: 400, height: 225 });
+    const sharp = (await import('sharp')).default;
+    const expected = await sharp(source.data, { raw: { width: 800, height: 450, channels: 3 } })
+      .resize(400, 225, { kernel: 'lanczos3', fit: 'fill' })
+      .raw()
+      .toBuffer();
+    expect(raster.data.equals(expected)).toBe(true);
+  });
+
+  it('passes a frame already at the target size through untouched', async () => {
+    const source = bands(320, 180);
+    const { raster } = await promoteFrame(source, { width: 320, height: 180 });
+    expect(raster).toBe(source);
+  });
+
+  it('its output encodes to PNG and decodes to the same pixels', async () => {
+    const { raster } = await promoteFrame(bands(256, 256), { width: 640, height: 360 });
+    expect((await decodeImage(await encodePng(raster))).data.equals(raster.data)).toBe(true);
+  });
+
+  it('rejects impossible targets with a ValidationError naming the field', async () => {
+    await expect(promoteFrame(bands(64, 64), { width: 0, height: 100 })).rejects.toBeInstanceOf(
+      ValidationError,
+    );
+    await expect(promoteFrame(bands(64, 64), { width: 100, height: 1.5 })).rejects.toThrow(/height/);
+  });
+
+  it('rejects with CancelledError when the signal is aborted', async () => {
+    const controller = new AbortController();
+    abortWith(controller, 'user');
+    await expect(
+      promoteFrame(bands(64, 64), { width: 32, height: 32, signal: controller.signal }),
+    ).rejects.toBeInstanceOf(CancelledError);
+  });
+});
