@@ -194,6 +194,30 @@ export class GenerationStatusTracker {
     };
   }
 
+  /**
+   * Progress when stages overlap (shots are pipelined: shot 1 is in QA while shot 5 still generates): overall is
+   * the weighted sum of each stage's done fraction (0–1). Still monotonic: the result never drops below what was
+   * reported before.
+   */
+  calculateConcurrentProgress(fractions: Partial<Record<PipelineStage, number>>): ProgressCalculation {
+    let overall = 0;
+    for (const stage of PIPELINE_STAGES) {
+      const f = clamp(fractions[stage] ?? 0, 0, 1);
+      overall += STAGE_WEIGHTS[stage] * f;
+      this.stageMax.set(stage, Math.max(this.stageMax.get(stage) ?? 0, f * 100));
+    }
+    this.maxProgress = clamp(Math.max(this.maxProgress, overall), 0, 100);
+    const elapsedTime = this.getElapsedTime();
+    const estimatedTimeRemaining = this.estimateRemaining(this.maxProgress, elapsedTime);
+    return {
+      overallProgress: this.maxProgress,
+      currentStageProgress: overall,
+      elapsedTime,
+      estimatedTimeRemaining,
+      estimatedCompletion: this.now() + estimatedTimeRemaining,
+    };
+  }
+
   /** The same calculation shaped as the status the orchestrator emits. */
   toStatus(
     stage: GenerationStage,

@@ -1,0 +1,87 @@
+import cliProgress from 'cli-progress';
+import { formatDuration, getStageDisplayName } from '../core/status-tracker.js';
+import type { PipelineEvent } from '../pipeline/events.js';
+
+export interface ProgressView {
+  onEvent(event: PipelineEvent): void;
+  /** A line for the person (TTY) or a JSON object (JSON lines). */
+  note(message: string, data?: Record<string, unknown>): void;
+  stop(): void;
+}
+
+/** JSON lines on stdout: one event per line, progress thinned to changes a reader can see (≥ 0.5 % or a new stage). */
+export function jsonLinesView(write: (line: string) => void = (l) => process.stdout.write(l)): ProgressView {
+  let lastProgress = -1;
+  let lastStage = '';
+  return {
+    onEvent(event) {
+      if (event.type === 'progress') {
+        if (event.progress - lastProgress < 0.5 && event.stage === lastStage && event.progress < 100) return;
+        lastProgress = event.progress;
+        lastStage = event.stage;
+      }
+      write(`${JSON.stringify({ ...event, at: new Date().toISOString() })}\n`);
+    },
+    note(message, data = {}) {
+      write(`${JSON.stringify({ type: 'note', message, ...data })}\n`);
+    },
+    stop() {},
+  };
+}
+
+/** A progress bar on a terminal, with failures and stage ends printed above it. */
+export function terminalView(stream: NodeJS.WriteStream = process.stderr): ProgressView {
+  const multi = new cliProgress.MultiBar(
+    {
+      stream,
+      format: ' {stage} |{bar}| {percentage}% | shot {shot}/{total} | {elapsed} elapsed, ETA {eta} {message}',
+      barCompleteChar: '█',
+      barIncompleteChar: '░',
+      hideCursor: true,
+      clearOnComplete: false,
+      stopOnComplete: false,
+      fps: 10,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  let bar: cliProgress.SingleBar | undefined;
+  const log = (line: string): void => multi.log(`${line}\n`);
+  return {
+    onEvent(event) {
+      switch (event.type) {
+        case 'run-started':
+          log(`${event.resumed ? 'Resuming' : 'Starting'} run ${event.runId}: ${event.totalShots} shots`);
+          bar = multi.create(100, 0, { stage: 'Starting', shot: 0, total: event.totalShots, elapsed: '0m 0s', eta: '…', message: '' });
+          break;
+        case 'progress':
+          bar?.update(Math.floor(event.progress * 10) / 10, {
+            stage: getStageDisplayName(event.stage).padEnd(22),
+            shot: event.currentShot,
+            total: event.totalShots,
+            elapsed: formatDuration(event.elapsedMs),
+            eta: formatDuration(event.etaMs),
+            message: event.message ? `· ${event.message.slice(0, 40)}` : '',
+          });
+          break;
+        case 'stage-completed':
+          log(`✔ ${getStageDisplayName(event.stage)} (${formatDuration(event.durationMs)})`);
+          break;
+        case 'step-failed':
+          log(
+            `✖ ${event.stepId} attempt ${event.attempt}: ${event.error.message}` +
+              (event.error.rootCause ? ` (cause: ${event.error.rootCause})` : '') +
+              (event.next === 'retry' ? ` → retrying in ${formatDuration(event.delayMs ?? 0)}` : ' → giving up'),
+          );
+          break;
+        default:
+          break;
+      }
+    },
+    note(message) {
+      log(message);
+    },
+    stop() {
+      multi.stop();
+    },
+  };
+}

@@ -1,0 +1,64 @@
+import type { ErrorCode } from '../core/errors.js';
+
+/**
+ * The pipeline's typed event stream. The orchestrator emits these; the service maps them onto the note's
+ * callbacks, the store journals them, the CLI renders them. Transports never compute anything themselves.
+ */
+
+export type PipelineStage = 'grid' | 'comfyui' | 'promotion' | 'qa' | 'export';
+
+export interface ErrorInfo {
+  code: ErrorCode | string;
+  message: string;
+  /** Message of the innermost cause, when it differs: what actually went wrong. */
+  rootCause?: string;
+  retryable: boolean;
+  details?: Record<string, unknown>;
+}
+
+export type PipelineEvent =
+  | { type: 'run-started'; runId: string; projectId: string; totalShots: number; resumed: boolean }
+  | { type: 'stage-started'; stage: PipelineStage }
+  | { type: 'stage-completed'; stage: PipelineStage; durationMs: number; result: Record<string, unknown> }
+  | { type: 'step-started'; stepId: string; stage: PipelineStage; shotId?: string }
+  | { type: 'step-reused'; stepId: string; stage: PipelineStage; shotId?: string; fromRunId: string }
+  | {
+      type: 'step-completed';
+      stepId: string;
+      stage: PipelineStage;
+      shotId?: string;
+      durationMs: number;
+      attempts: number;
+    }
+  | {
+      type: 'step-failed';
+      stepId: string;
+      stage: PipelineStage;
+      shotId?: string;
+      attempt: number;
+      /** What happens next: another attempt after `delayMs`, or the step gives up. */
+      next: 'retry' | 'give-up';
+      delayMs?: number;
+      error: ErrorInfo;
+    }
+  | {
+      type: 'progress';
+      stage: PipelineStage;
+      /** Overall 0–100, monotonic. */
+      progress: number;
+      stageProgress: number;
+      currentShot: number;
+      totalShots: number;
+      elapsedMs: number;
+      etaMs: number;
+      estimatedCompletion: number;
+      message?: string;
+    }
+  | {
+      type: 'run-finished';
+      status: 'succeeded' | 'failed' | 'cancelled';
+      durationMs: number;
+      error?: ErrorInfo;
+    };
+
+export type PipelineEventListener = (event: PipelineEvent) => void;

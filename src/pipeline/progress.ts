@@ -1,0 +1,97 @@
+import { GenerationStatusTracker, STAGE_WEIGHTS } from '../core/status-tracker.js';
+import type { PipelineEvent, PipelineStage } from './events.js';
+
+const STAGES: readonly PipelineStage[] = ['grid', 'comfyui', 'promotion', 'qa', 'export'];
+
+/**
+ * Progress of a pipelined run. Shots flow through generate → promote → QA independently, so several stages advance
+ * at once; overall progress is the weighted sum of every stage's done fraction (weights 20/40/15/15/10 as in the
+ * note), each stage's fraction counting finished units plus the running fraction of units in flight. Elapsed time,
+ * ETA and monotonicity come from the GenerationStatusTracker.
+ */
+export class PipelineProgress {
+  private readonly units = new Map<PipelineStage, number>();
+  private readonly done = new Map<PipelineStage, Set<string>>();
+  private readonly partial = new Map<PipelineStage, Map<string, number>>();
+  readonly tracker: GenerationStatusTracker;
+
+  constructor(
+    private readonly totalShots: number,
+    private readonly emit: (event: Extract<PipelineEvent, { type: 'progress' }>) => void,
+    now?: () => number,
+  ) {
+    this.tracker = new GenerationStatusTracker(now ? { now } : {});
+    this.tracker.initialize(totalShots);
+    for (const stage of STAGES) {
+      this.units.set(stage, stage === 'grid' ? 10 : stage === 'export' ? 1 : Math.max(1, totalShots));
+      this.done.set(stage, new Set());
+      this.partial.set(stage, new Map());
+    }
+  }
+
+  /** A unit of `stage` (a panel, a shot, the export) is `fraction` done. */
+  update(stage: PipelineStage, unit: string, fraction: number, message?: string): void {
+    if (this.done.get(stage)!.has(unit)) return;
+    if (fraction >= 1) {
+      this.done.get(stage)!.add(unit);
+      this.partial.get(stage)!.delete(unit);
+    } else {
+      const map = this.partial.get(stage)!;
+      map.set(unit, Math.max(map.get(unit) ?? 0, Math.max(0, fraction)));
+    }
+    this.report(stage, message);
+  }
+
+  stageFraction(stage: PipelineStage): number {
+    const units = this.units.get(stage)!;
+    let sum = this.done.get(stage)!.size;
+    for (const f of this.partial.get(stage)!.values()) sum += f;
+    return Math.min(1, sum / units);
+  }
+
+  isStageDone(stage: PipelineStage): boolean {
+    return this.done.get(stage)!.size >= this.units.get(stage)!;
+  }
+
+  /** Shots through QA (what a person means by "shot 7 of 12"). */
+  shotsDone(): number {
+    return this.done.get('qa')!.size;
+  }
+
+  complete(): void {
+    const status = this.tracker.toStatus('complete', this.totalShots);
+    this.emit({
+      type: 'progress',
+      stage: 'export',
+      progress: 100,
+      stageProgress: 100,
+      currentShot: this.totalShots,
+      totalShots: this.totalShots,
+      elapsedMs: status.elapsedMs ?? 0,
+      etaMs: 0,
+      estimatedCompletion: status.estimatedCompletion ?? Date.now(),
+    });
+  }
+
+  private report(stage: PipelineStage, message?: string): void {
+    const fractions: Partial<Record<PipelineStage, number>> = {};
+    for (const s of STAGES) fractions[s] = this.stageFraction(s);
+    const p = this.tracker.calculateConcurrentProgress(fractions);
+    // Never report 100 before the run has really finished: that is complete()'s job.
+    const progress = Math.min(p.overallProgress, 99.9);
+    this.emit({
+      type: 'progress',
+      stage,
+      progress,
+      stageProgress: Math.round(this.stageFraction(stage) * 1000) / 10,
+      currentShot: this.shotsDone(),
+      totalShots: this.totalShots,
+      elapsedMs: p.elapsedTime,
+      etaMs: p.estimatedTimeRemaining,
+      estimatedCompletion: p.estimatedCompletion,
+      ...(message === undefined ? {} : { message }),
+    });
+  }
+}
+
+export { STAGE_WEIGHTS };

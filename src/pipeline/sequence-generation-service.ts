@@ -1,0 +1,331 @@
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { abortWith } from '../core/abort.js';
+import { createGenerationError, type GenerationError } from '../core/error-handler.js';
+import { NotFoundError, ValidationError, isCancellation } from '../core/errors.js';
+import type { PartialResults } from '../core/partial-results.js';
+import { policyFromOptions, type RetryPolicy } from '../core/retry.js';
+import type { GenerationStatus, PipelineStage } from '../core/status-tracker.js';
+import { createDraftBackend } from '../backends/draft/index.js';
+import type { ImageBackend } from '../backends/types.js';
+import { projectSchema, type Project, type ProjectInput } from '../project/schema.js';
+import { validateProject } from '../project/validate.js';
+import { openWorkspaceStore, type WorkspaceStore } from '../store/workspace-store.js';
+import type { RunRecord, StepRecord } from '../store/run-store.js';
+import type { QaReport } from '../stages/qa/types.js';
+import type { ErrorInfo, PipelineEvent } from './events.js';
+import { runPipeline, type PipelineResult } from './orchestrator.js';
+
+/** The note's result shape, with the run id and local paths added. */
+export interface GenerationResults {
+  success: boolean;
+  runId: string;
+  masterCoherenceSheetUrl: string;
+  generatedShots: Array<{ shotId: string; imageUrl: string; qaScore: number; processingTime: number; seed: number }>;
+  qaReport: QaReport;
+  /** file: URL of the export zip; empty when the run failed before exporting. */
+  exportPackageUrl: string;
+  /** The export folder, when there is one. */
+  exportDir?: string;
+  errors: Array<{ shotId: string; stage: PipelineStage; message: string; code: string; rootCause?: string }>;
+  executedSteps: number;
+  reusedSteps: number;
+  durationMs: number;
+}
+
+export interface GenerateSequenceOptions {
+  onProgress?: (status: GenerationStatus) => void;
+  onStageComplete?: (stage: PipelineStage, result: Record<string, unknown>) => void;
+  /** Called for every failed attempt, with what happens next (`retryable`: another attempt follows). */
+  onError?: (error: GenerationError & { next: 'retry' | 'give-up'; delayMs?: number }) => void;
+  /** Every pipeline event, for transports (CLI, SSE). */
+  onEvent?: (event: PipelineEvent) => void;
+  /** Attempts per step, the first included. @default 3 */
+  retryAttempts?: number;
+  /** Wait before the first retry, doubled each time up to 30 s. @default 2000 */
+  retryDelayMs?: number;
+  /** Full retry policy; `retryAttempts`/`retryDelayMs` override its fields. */
+  retryPolicy?: Partial<RetryPolicy>;
+  signal?: AbortSignal;
+  /** @default the service's backend (the draft renderer) */
+  backend?: ImageBackend;
+  /** @default backend capacity */
+  concurrency?: number;
+  /** @default false */
+  fresh?: boolean;
+  /** @default false */
+  failFast?: boolean;
+  /** Continue this run id (resume). */
+  runId?: string;
+  /** @default the service's outDir */
+  outDir?: string;
+}
+
+export interface SequenceGenerationServiceOptions {
+  /** Folder holding `storycore.db` and `artifacts/`. @default `.storycore` in the working directory */
+  workspace?: string;
+  /** Where exports are written. @default `exports` in the working directory */
+  outDir?: string;
+  /** Backend used when a call names none. @default the embedded draft renderer */
+  backend?: ImageBackend;
+}
+
+const STAGES: readonly PipelineStage[] = ['grid', 'comfyui', 'promotion', 'qa', 'export'];
+const STEP_STAGE: Record<string, PipelineStage> = { sheet: 'grid', generate: 'comfyui', promote: 'promotion', qa: 'qa', export: 'export' };
+
+/**
+ * The note's service: `generateSequence`, `cancel`, `isGenerating`, `getPartialResults`, backed by the orchestrator
+ * and the embedded run store. Partial results are read from the step journal, so they survive crashes and are never
+ * overwritten by a failure.
+ */
+export class SequenceGenerationService {
+  private store: WorkspaceStore | undefined;
+  private readonly controllers = new Set<AbortController>();
+  readonly workspace: string;
+  readonly outDir: string;
+  private backend: ImageBackend | undefined;
+
+  constructor(options: SequenceGenerationServiceOptions = {}) {
+    this.workspace = resolve(options.workspace ?? '.storycore');
+    this.outDir = resolve(options.outDir ?? 'exports');
+    this.backend = options.backend;
+  }
+
+  /** The workspace store, opened on first use (stale runs of dead processes are marked interrupted then). */
+  getStore(): WorkspaceStore {
+    if (!this.store) {
+      this.store = openWorkspaceStore(this.workspace);
+      this.store.runs.markStaleRunsInterrupted();
+    }
+    return this.store;
+  }
+
+  isGenerating(): boolean {
+    return this.controllers.size > 0;
+  }
+
+  /** Cancels every running generation: backend calls, sleeps and writes stop; the runs stay resumable. */
+  cancel(): void {
+    for (const controller of this.controllers) abortWith(controller, 'user');
+  }
+
+  /**
+   * Runs the five stages. Resolves to the results (with `success: false` and per-shot `errors` when some shots
+   * failed for good), or `null` when the run was cancelled or failed as a whole (see `getPartialResults`).
+   * Invalid projects reject with ValidationError listing every problem.
+   */
+  async generateSequence(
+    project: Project | ProjectInput,
+    options: GenerateSequenceOptions = {},
+  ): Promise<GenerationResults | null> {
+    const validated = toProject(project);
+    const retryPolicy = policyFromOptions(
+      {
+        ...(options.retryAttempts === undefined ? {} : { retryAttempts: options.retryAttempts }),
+        ...(options.retryDelayMs === undefined ? {} : { retryDelayMs: options.retryDelayMs }),
+      },
+      options.retryPolicy ?? {},
+    );
+    const store = this.getStore();
+    const controller = new AbortController();
+    const onAbort = (): void => abortWith(controller, 'user');
+    if (options.signal?.aborted) onAbort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    this.controllers.add(controller);
+    const backend = options.backend ?? (this.backend ??= createDraftBackend());
+    try {
+      const result = await runPipeline(validated, {
+        backend,
+        store: store.runs,
+        artifacts: store.artifacts,
+        outDir: options.outDir ? resolve(options.outDir) : this.outDir,
+        retryPolicy,
+        signal: controller.signal,
+        ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+        ...(options.fresh === undefined ? {} : { fresh: options.fresh }),
+        ...(options.failFast === undefined ? {} : { failFast: options.failFast }),
+        ...(options.runId === undefined ? {} : { runId: options.runId }),
+        onEvent: (event) => dispatch(event, options, validated.shots.length),
+      });
+      return this.toResults(result);
+    } catch (error) {
+      if (isCancellation(error) || error instanceof ValidationError) {
+        if (error instanceof ValidationError) throw error;
+        return null;
+      }
+      options.onError?.({ ...createGenerationError(error, { stage: 'error', attemptNumber: 1 }), next: 'give-up' });
+      return null;
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+      this.controllers.delete(controller);
+    }
+  }
+
+  /** Resumes a run by id with the project snapshot it started from; nothing finished is redone. */
+  async resume(runId: string, options: Omit<GenerateSequenceOptions, 'runId'> = {}): Promise<GenerationResults | null> {
+    const run = this.getRun(runId);
+    const snapshot = (run.options as { project?: unknown; outDir?: string; failFast?: boolean }) ?? {};
+    return this.generateSequence(snapshot.project as ProjectInput, {
+      ...(snapshot.outDir ? { outDir: snapshot.outDir } : {}),
+      ...(snapshot.failFast ? { failFast: snapshot.failFast } : {}),
+      ...options,
+      runId,
+    });
+  }
+
+  getRun(runId: string): RunRecord {
+    const run = this.getStore().runs.getRun(runId);
+    if (!run) throw new NotFoundError(`no run with id "${runId}" in ${this.workspace}`, { details: { runId } });
+    return run;
+  }
+
+  /**
+   * What the latest unfinished run of a project achieved, from its journal: completed stages, generated shots,
+   * the sheet, the last error. `null` when the project has no run, or its latest run succeeded.
+   */
+  getPartialResults(projectId: string): (PartialResults & { runId: string }) | null {
+    const store = this.getStore();
+    const [run] = store.runs.listRuns({ projectId, limit: 1 });
+    if (!run || run.status === 'succeeded') return null;
+    const steps = store.runs.listSteps(run.id);
+    const finished = (s: StepRecord): boolean => s.status === 'done' || s.status === 'reused';
+    const totalShots = ((run.options as { project?: { shots?: unknown[] } }).project?.shots ?? []).length;
+    const doneByStage = new Map<PipelineStage, number>();
+    let sheetUrl: string | undefined;
+    const generatedShots: PartialResults['generatedShots'] = [];
+    for (const step of steps.filter(finished)) {
+      const [kind, name] = splitStepId(step.stepId);
+      const stage = STEP_STAGE[kind];
+      if (!stage) continue;
+      doneByStage.set(stage, (doneByStage.get(stage) ?? 0) + 1);
+      if (step.stepId === 'sheet:compose') sheetUrl = this.artifactUrl(step.artifacts['image']);
+      if (kind === 'qa' && name) {
+        generatedShots.push({ shotId: name, imageUrl: this.artifactUrl(step.artifacts['image']) } as PartialResults['generatedShots'][number]);
+      }
+    }
+    const expected: Record<PipelineStage, number> = { grid: 10, comfyui: totalShots, promotion: totalShots, qa: totalShots, export: 1 };
+    const completedStages = STAGES.filter((s) => totalShots > 0 && (doneByStage.get(s) ?? 0) >= expected[s]);
+    return {
+      runId: run.id,
+      projectId,
+      completedStages,
+      generatedShots,
+      ...(sheetUrl ? { masterCoherenceSheetUrl: sheetUrl } : {}),
+      ...(run.error ? { lastError: { message: run.error.message, code: run.error.code } as PartialResults['lastError'] } : {}),
+      savedAt: Date.parse(run.updatedAt),
+    } as PartialResults & { runId: string };
+  }
+
+  /** Closes the workspace store (the CLI and tests call this; a long-lived server keeps it open). */
+  close(): void {
+    this.store?.close();
+    this.store = undefined;
+  }
+
+  private artifactUrl(sha: string | undefined): string {
+    return sha ? pathToFileURL(this.getStore().artifacts.pathOf(sha)).href : '';
+  }
+
+  private toResults(result: PipelineResult): GenerationResults {
+    const exportDir = result.export?.dir;
+    const frameUrl = (shotId: string, index: number, sha: string): string =>
+      exportDir
+        ? pathToFileURL(resolve(exportDir, 'shots', `${String(index + 1).padStart(2, '0')}_${shotId}.png`)).href
+        : this.artifactUrl(sha);
+    return {
+      success: result.status === 'succeeded',
+      runId: result.runId,
+      masterCoherenceSheetUrl: exportDir
+        ? pathToFileURL(resolve(exportDir, 'master_coherence_sheet.png')).href
+        : pathToFileURL(result.sheet.path).href,
+      generatedShots: result.shots.map((s) => ({
+        shotId: s.shotId,
+        imageUrl: frameUrl(s.shotId, s.index, s.frameSha256),
+        qaScore: s.qa.score,
+        processingTime: s.processingTimeMs,
+        seed: s.seed,
+      })),
+      qaReport: result.qaReport,
+      exportPackageUrl: result.export ? pathToFileURL(result.export.zipPath).href : '',
+      ...(exportDir ? { exportDir } : {}),
+      errors: result.failures.map((f) => ({
+        shotId: f.shotId,
+        stage: f.stage,
+        message: f.error.message,
+        code: String(f.error.code),
+        ...(f.error.rootCause ? { rootCause: f.error.rootCause } : {}),
+      })),
+      executedSteps: result.executedSteps.length,
+      reusedSteps: result.reusedSteps.length,
+      durationMs: result.durationMs,
+    };
+  }
+}
+
+function splitStepId(stepId: string): [string, string | undefined] {
+  const i = stepId.indexOf(':');
+  return i < 0 ? [stepId, undefined] : [stepId.slice(0, i), stepId.slice(i + 1)];
+}
+
+function toProject(project: Project | ProjectInput): Project {
+  const result = validateProject(project);
+  if (!result.ok) {
+    throw new ValidationError(
+      `invalid project: ${result.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+      result.issues,
+    );
+  }
+  return result.project;
+}
+
+function dispatch(event: PipelineEvent, options: GenerateSequenceOptions, totalShots: number): void {
+  options.onEvent?.(event);
+  switch (event.type) {
+    case 'progress':
+      options.onProgress?.({
+        stage: event.stage,
+        progress: event.progress,
+        currentShot: event.currentShot,
+        totalShots,
+        ...(event.message === undefined ? {} : { message: event.message }),
+        estimatedCompletion: event.estimatedCompletion,
+        elapsedMs: event.elapsedMs,
+        etaMs: event.etaMs,
+        stageProgress: event.stageProgress,
+      });
+      break;
+    case 'stage-completed':
+      options.onStageComplete?.(event.stage, event.result);
+      break;
+    case 'step-failed':
+      options.onError?.(toGenerationError(event));
+      break;
+    default:
+      break;
+  }
+}
+
+function toGenerationError(
+  event: Extract<PipelineEvent, { type: 'step-failed' }>,
+): GenerationError & { next: 'retry' | 'give-up'; delayMs?: number } {
+  const info: ErrorInfo = event.error;
+  return {
+    stage: event.stage,
+    message: info.rootCause && info.rootCause !== info.message ? `${info.message} (cause: ${info.rootCause})` : info.message,
+    code: info.code as GenerationError['code'],
+    retryable: event.next === 'retry',
+    severity: event.next === 'retry' ? 'medium' : 'high',
+    ...(event.shotId === undefined ? {} : { shotId: event.shotId }),
+    attemptNumber: event.attempt,
+    timestamp: Date.now(),
+    details: { stepId: event.stepId, ...(info.details ?? {}) },
+    cause: info,
+    next: event.next,
+    ...(event.delayMs === undefined ? {} : { delayMs: event.delayMs }),
+  };
+}
+
+/** The note's singleton: workspace `.storycore` and exports in the working directory, draft renderer. */
+export const sequenceGenerationService = new SequenceGenerationService();
+
+export { projectSchema };
