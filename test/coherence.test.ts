@@ -49,14 +49,20 @@ function solid(width: number, height: number, [r, g, b]: readonly [number, numbe
 const labOf = (hex: string) => ({ lab: rgbToLab(...hexToRgb(hex)) });
 
 describe('panel prompts and requests', () => {
-  it('derives nine prompts, all carrying the style, ending with the first, middle and last shots', () => {
+  it('derives nine distinct style studies, all carrying the style', () => {
     const p = project();
     const prompts = derivePanelPrompts(p);
     expect(prompts).toHaveLength(9);
+    expect(new Set(prompts).size).toBe(9);
     for (const prompt of prompts) expect(prompt).toContain(p.style.prompt);
-    expect(prompts[6]).toContain(p.shots[0]!.prompt);
-    expect(prompts[7]).toContain(p.shots[1]!.prompt);
-    expect(prompts[8]).toContain(p.shots[3]!.prompt);
+  });
+
+  it('derives panels from the style alone, so editing a shot never changes the look lock', () => {
+    const p = project();
+    const edited = { ...p, shots: p.shots.map((s, i) => (i === 0 ? { ...s, prompt: 'an entirely different first shot prompt' } : s)) };
+    expect(derivePanelPrompts(edited)).toEqual(derivePanelPrompts(p));
+    const restyled = { ...p, style: { ...p.style, prompt: 'flat pastel watercolour' } };
+    expect(derivePanelPrompts(restyled)).not.toEqual(derivePanelPrompts(p));
   });
 
   it("uses the project's own panel prompts when it gives them", () => {

@@ -22,8 +22,8 @@ export function resolveGlobalSeed(project: Pick<Project, 'id' | 'globalSeed'>): 
 }
 
 /**
- * Studies a concept artist would put on a style sheet: the world, the characters, the light and the props, all
- * in the one style, so the sheet pins the look before any shot is drawn.
+ * Studies a concept artist would put on a style sheet: the world, the characters, the light, the props, the
+ * shapes and the colour script, all in the one style, so the sheet pins the look before any shot is drawn.
  */
 const STUDIES: readonly PanelSpec[] = [
   { prompt: 'establishing view of the world and its setting', camera: 'establishing extreme wide' },
@@ -32,24 +32,23 @@ const STUDIES: readonly PanelSpec[] = [
   { prompt: 'environment study of the key location', camera: 'wide' },
   { prompt: 'lighting study: key light, shadows and atmosphere', camera: 'medium' },
   { prompt: 'props and textures study, material detail', camera: 'extreme close-up' },
+  { prompt: 'silhouette and shape-language study, two figures', camera: 'medium wide' },
+  { prompt: 'colour script: the palette across day, dusk and night', camera: 'wide' },
+  { prompt: 'mood study: weather and atmosphere over the setting', camera: 'high angle wide' },
 ];
 
 /**
- * The nine panels: the project's own `coherence.panels` when given, otherwise six studies (establishing,
- * character, portrait, environment, lighting, props) and the first, middle and last shots, so the sheet covers
- * the sequence's range. Every prompt carries the style prompt: the style is what the sheet exists to fix.
+ * The nine panels: the project's own `coherence.panels` when given, otherwise nine style studies. Derived panels
+ * depend on the style alone, never on shot prompts: the sheet is the look lock every frame is drawn toward and
+ * measured against, so editing, adding or reordering a shot must not change it (and with it every other frame).
+ * A project that wants key shots on its sheet lists them in `coherence.panels`. Every prompt carries the style
+ * prompt: the style is what the sheet exists to fix.
  */
 export function derivePanelSpecs(project: Project): PanelSpec[] {
   const style = project.style.prompt;
   const withStyle = (text: string): string => `${style}, ${text}`;
   if (project.coherence?.panels) return project.coherence.panels.map((p) => ({ prompt: withStyle(p) }));
-  const shots = project.shots;
-  const keyShots = [shots[0], shots[Math.floor((shots.length - 1) / 2)], shots[shots.length - 1]];
-  const fromShots = keyShots.map((shot): PanelSpec => {
-    if (!shot) throw new ValidationError('a project needs at least one shot to derive coherence panels', [{ path: 'shots', message: 'empty' }]);
-    return shot.camera === undefined ? { prompt: withStyle(shot.prompt) } : { prompt: withStyle(shot.prompt), camera: shot.camera };
-  });
-  return [...STUDIES.map((s): PanelSpec => ({ ...s, prompt: withStyle(s.prompt) })), ...fromShots];
+  return STUDIES.map((s): PanelSpec => ({ ...s, prompt: withStyle(s.prompt) }));
 }
 
 /** The nine panel prompts (see derivePanelSpecs). */
