@@ -23,6 +23,11 @@ export interface GenerationRequest {
   shotNumber?: number;
   /** Shot id or panel id, for logs and captions. */
   label?: string;
+  /**
+   * What a storyboard draft prints under the frame (the shot's own prompt, without the style that every shot shares).
+   * Backends that generate real images ignore it. @default prompt
+   */
+  caption?: string;
   /** Palette to honour (hex colours), from the style or the sheet's visual DNA. */
   palette?: readonly string[];
   reference?: ReferenceImage;

@@ -290,6 +290,7 @@ export async function runPipeline(project: Project, options: PipelineOptions): P
         height: size.height,
         shotNumber: index + 1,
         label: shot.id,
+        caption: shot.prompt,
         palette,
         ...(shot.camera === undefined ? {} : { camera: shot.camera }),
       };

@@ -94,7 +94,7 @@ export function draftSvg(request: GenerationRequest): { svg: string; metadata: D
     `<rect width="${w}" height="${h}" fill="${roles.groundFar}"/>` +
     scene.svg +
     overlay +
-    caption({ width: w, height: h, roles, heading: heading(request, framing), prompt: request.prompt, seed: request.seed }) +
+    caption({ width: w, height: h, roles, heading: heading(request, framing), prompt: request.caption ?? request.prompt, seed: request.seed }) +
     draftLabel(w, h, roles) +
     `</svg>`;
   return {
