@@ -34,7 +34,8 @@ export function terminalView(stream: NodeJS.WriteStream = process.stderr): Progr
   const multi = new cliProgress.MultiBar(
     {
       stream,
-      format: ' {stage} |{bar}| {percentage}% | shot {shot}/{total} | {elapsed} elapsed, ETA {eta} {message}',
+      // Payload keys avoid cli-progress's own tokens ({total}, {eta}, {value}, {duration}).
+      format: ' {stage} |{bar}| {percentage}% | shot {shot}/{shots} | {elapsedText} elapsed, ETA {etaText} {message}',
       barCompleteChar: '█',
       barIncompleteChar: '░',
       hideCursor: true,
@@ -51,15 +52,22 @@ export function terminalView(stream: NodeJS.WriteStream = process.stderr): Progr
       switch (event.type) {
         case 'run-started':
           log(`${event.resumed ? 'Resuming' : 'Starting'} run ${event.runId}: ${event.totalShots} shots`);
-          bar = multi.create(100, 0, { stage: 'Starting', shot: 0, total: event.totalShots, elapsed: '0m 0s', eta: '…', message: '' });
+          bar = multi.create(100, 0, {
+            stage: 'Starting'.padEnd(22),
+            shot: 0,
+            shots: event.totalShots,
+            elapsedText: '0m 0s',
+            etaText: '…',
+            message: '',
+          });
           break;
         case 'progress':
           bar?.update(Math.floor(event.progress * 10) / 10, {
             stage: getStageDisplayName(event.stage).padEnd(22),
             shot: event.currentShot,
-            total: event.totalShots,
-            elapsed: formatDuration(event.elapsedMs),
-            eta: formatDuration(event.etaMs),
+            shots: event.totalShots,
+            elapsedText: formatDuration(event.elapsedMs),
+            etaText: formatDuration(event.etaMs),
             message: event.message ? `· ${event.message.slice(0, 40)}` : '',
           });
           break;
@@ -81,6 +89,8 @@ export function terminalView(stream: NodeJS.WriteStream = process.stderr): Progr
       log(message);
     },
     stop() {
+      // Logged lines are written on the next render; render once more so the last ones are not lost.
+      multi.update();
       multi.stop();
     },
   };
