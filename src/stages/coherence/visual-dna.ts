@@ -1,6 +1,6 @@
 import { ValidationError } from '../../core/errors.js';
-import { rgbToLab, type Lab } from '../../image/color.js';
 import { extractPalette } from '../../image/palette.js';
+import { labStats } from '../../image/lab-stats.js';
 import { createRaster, type Raster } from '../../image/raster.js';
 import type { VisualDna } from './types.js';
 
@@ -73,26 +73,8 @@ export function measureVisualDna(raster: Raster, options: VisualDnaOptions = {})
   }
   const stdDev = Math.sqrt(dev / total);
 
-  // Lab statistics on a regular grid: converting every pixel of a 1600² sheet costs ~10× more for the same numbers.
-  const maxLab = options.maxLabSamples ?? 65536;
-  const step = Math.max(1, Math.sqrt(total / maxLab));
-  const sum = [0, 0, 0];
-  const sq = [0, 0, 0];
-  let n = 0;
-  for (let y = step / 2; y < height; y += step) {
-    const row = Math.floor(y) * width;
-    for (let x = step / 2; x < width; x += step) {
-      const o = (row + Math.floor(x)) * 3;
-      const lab = rgbToLab(data[o]!, data[o + 1]!, data[o + 2]!);
-      for (let c = 0; c < 3; c++) {
-        sum[c]! += lab[c]!;
-        sq[c]! += lab[c]! * lab[c]!;
-      }
-      n++;
-    }
-  }
-  const meanLab = sum.map((s) => s / n) as unknown as Lab;
-  const stdLab = sq.map((s, c) => Math.sqrt(Math.max(0, s / n - meanLab[c]! ** 2))) as unknown as Lab;
+  // Lab statistics on a regular grid (labStats): converting every pixel of a 1600² sheet costs ~10× more for the same numbers.
+  const { mean: meanLab, std: stdLab } = labStats(raster, options.maxLabSamples ?? 65536);
 
   const palette = extractPalette(raster, { k: options.k ?? 7 }).map((p) => ({ hex: p.hex, lab: p.lab, weight: p.weight }));
   return {

@@ -1,4 +1,5 @@
 import { throwIfAborted } from '../../core/abort.js';
+import { labStats } from '../../image/lab-stats.js';
 import type { Raster } from '../../image/raster.js';
 import type { VisualDna } from '../coherence/types.js';
 import {
@@ -8,7 +9,6 @@ import {
   gammaFor,
   gentleBlur,
   histogramPercentile,
-  labStats,
   levelsLut,
   toneLut,
   unsharpMask,
