@@ -32,6 +32,10 @@ function expectCleanCancel(run: HarnessRun, trigger: (e: PipelineEvent) => boole
   expect(after.filter((e) => e.type === 'progress')).toEqual([]);
   expect(after.map((e) => e.type)).toEqual(['run-finished']);
   expect(after[0]).toMatchObject({ type: 'run-finished', status: 'cancelled' });
+  // Steps in flight at the cancel are closed: nothing of a finished run stays 'running' in the journal.
+  const runs = ws!.store().runs;
+  expect(runs.listExecutions({ runId: run.runId! }).filter((e) => e.outcome === 'running')).toEqual([]);
+  expect(runs.listSteps(run.runId!).filter((s) => s.status === 'running')).toEqual([]);
 }
 
 async function resumeToCompletion(runId: string): Promise<string[]> {

@@ -125,6 +125,14 @@ export class SqliteRunStore implements RunStore {
       if (this.#db.sql(sql).run(params).changes === 0) {
         throw new NotFoundError(`run ${id} not found in ${this.path}`, { details: { runId: id } });
       }
+      if (TERMINAL_RUN_STATUSES.includes(status)) {
+        // Steps still in flight when a run ends (a cancel, a fail-fast stop) did not finish: close their executions
+        // as interrupted and drop their 'running' journal rows, so no run shows work that will never complete.
+        this.#db
+          .sql(`UPDATE executions SET outcome = 'interrupted', finished_at = ? WHERE run_id = ? AND outcome = 'running'`)
+          .run(at, id);
+        this.#db.sql(`DELETE FROM run_steps WHERE run_id = ? AND status = 'running'`).run(id);
+      }
       return this.#db.requireRun(id);
     });
   }
