@@ -18,6 +18,8 @@ import {
   verifyExport,
   type ExportFrame,
   type ExportInput,
+  type PngFile,
+  type PngSource,
 } from '../src/stages/export/index.js';
 import type { FrameMetrics, QaReport, ShotQaResult } from '../src/stages/qa/types.js';
 
@@ -107,6 +109,18 @@ async function metricsOf(png: Buffer, drift: number): Promise<FrameMetrics> {
 interface Fixture {
   input: ExportInput;
   outDir: string;
+  /** Each frame's PNG bytes, whatever kind of source the input passes them as. */
+  pngs: Buffer[];
+}
+
+/** How the fixture hands frames over: 'mixed' cycles file, loader, Buffer, so every test covers all three. */
+type SourceKind = 'buffer' | 'file' | 'loader' | 'mixed';
+
+async function asSource(png: Buffer, kind: Exclude<SourceKind, 'mixed'>, file: string): Promise<PngSource> {
+  if (kind === 'buffer') return png;
+  if (kind === 'loader') return () => Promise.resolve(png);
+  await writeFile(file, png);
+  return { path: file, sha256: sha256(png), bytes: png.length };
 }
 
 async function makeFixture(
@@ -115,9 +129,15 @@ async function makeFixture(
     shots?: number;
     draft?: boolean;
     createdAt?: Date;
+    sources?: SourceKind;
     mutate?: (frames: ExportFrame[]) => void;
   } = {},
 ): Promise<Fixture> {
+  const kinds = ['file', 'loader', 'buffer'] as const;
+  const kindOf = (i: number): Exclude<SourceKind, 'mixed'> =>
+    !options.sources || options.sources === 'mixed' ? kinds[i % 3]! : options.sources;
+  // Outside `work`, which some tests expect to hold nothing but what the export wrote.
+  const sourceDir = await mkdtemp(path.join(sourcesRoot, 'fixture-'));
   const count = options.shots ?? 12;
   const ids = Array.from({ length: count }, (_, i) => `shot-${String(i + 1).padStart(2, '0')}`);
   const project: Project = projectSchema.parse({
@@ -135,6 +155,7 @@ async function makeFixture(
   const sheetPng = await encodePng(gradientRaster(288, 288, [20, 60, 80], [230, 170, 60], 7));
   const dna = await makeDna(sheetPng);
   const frames: ExportFrame[] = [];
+  const pngs: Buffer[] = [];
   const shots: ShotQaResult[] = [];
   for (const [i, id] of ids.entries()) {
     const png = await encodePng(gradientRaster(FRAME_W, FRAME_H, hue(i), hue(i + 5), 100 + i));
@@ -167,10 +188,11 @@ async function makeFixture(
         : [],
       autofixApplied: beforePng !== undefined,
     });
+    pngs.push(png);
     frames.push({
       shotId: id,
       index: i,
-      png,
+      png: await asSource(png, kindOf(i), path.join(sourceDir, `${id}.png`)),
       width: FRAME_W,
       height: FRAME_H,
       seed: 1000 + i,
@@ -178,7 +200,9 @@ async function makeFixture(
       ...(i === 4 ? { negativePrompt: 'blurry, <b>text</b>' } : {}),
       backend: options.draft === false ? 'comfyui' : 'draft',
       draft: options.draft ?? true,
-      ...(beforePng ? { beforePng } : {}),
+      ...(beforePng
+        ? { beforePng: await asSource(beforePng, kindOf(i + 1), path.join(sourceDir, `${id}-before.png`)) }
+        : {}),
       promotion: {
         original: { width: 512, height: 512 },
         cropped: { width: 512, height: 288 },
@@ -198,10 +222,11 @@ async function makeFixture(
   };
   return {
     outDir,
+    pngs,
     input: {
       project,
       outDir,
-      sheet: { png: sheetPng, dna },
+      sheet: { png: await asSource(sheetPng, kindOf(1), path.join(sourceDir, 'sheet.png')), dna },
       frames,
       qaReport,
       backend: { name: options.draft === false ? 'comfyui' : 'draft', version: '1.0.0' },
@@ -252,16 +277,19 @@ async function listRecursive(dir: string): Promise<string[]> {
 }
 
 let work: string;
+let sourcesRoot: string;
 beforeEach(async () => {
   work = await mkdtemp(path.join(tmpdir(), 'storycore-export-'));
+  sourcesRoot = await mkdtemp(path.join(tmpdir(), 'storycore-export-sources-'));
 });
 afterEach(async () => {
   await rm(work, { recursive: true, force: true });
+  await rm(sourcesRoot, { recursive: true, force: true });
 });
 
 describe('exportPackage', () => {
   it('writes a folder and a zip whose every file matches the manifest sha256 and size', async () => {
-    const { input, outDir } = await makeFixture(path.join(work, 'out'));
+    const { input, outDir, pngs } = await makeFixture(path.join(work, 'out'));
     const progress: Array<[number, number]> = [];
     const result = await exportPackage(input, { onProgress: (d, t) => progress.push([d, t]) });
 
@@ -294,8 +322,8 @@ describe('exportPackage', () => {
     expect(shot).toMatchObject({
       width: FRAME_W,
       height: FRAME_H,
-      sha256: sha256(input.frames[2]!.png),
-      bytes: input.frames[2]!.png.length,
+      sha256: sha256(pngs[2]!),
+      bytes: pngs[2]!.length,
     });
 
     const entries = await readZip(result.zipPath);
@@ -433,6 +461,55 @@ describe('exportPackage', () => {
     expect(await readdir(outDir)).toEqual([]);
   });
 
+  it('refuses a frame file whose bytes do not match its sha256 or size, leaving nothing behind', async () => {
+    const outDir = path.join(work, 'out');
+    const { input, pngs } = await makeFixture(outDir, { shots: 4, sources: 'file' });
+    const damaged = input.frames[2]!.png as PngFile;
+    const bytes = Buffer.from(pngs[2]!);
+    bytes[bytes.length - 20] = bytes[bytes.length - 20]! ^ 0xff;
+    await writeFile(damaged.path, bytes);
+    const error = await exportPackage(input).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ExportFailedError);
+    expect((error as ExportFailedError).message).toContain('shots/03_shot-03.png');
+    expect((error as ExportFailedError).message).toContain('expected');
+    expect((error as ExportFailedError).cause).toBeInstanceOf(ValidationError);
+    expect(await readdir(outDir)).toEqual([]);
+
+    await writeFile(damaged.path, pngs[2]!);
+    input.frames[2]!.png = { path: damaged.path, bytes: pngs[2]!.length + 1 };
+    const sizeError = await exportPackage(input).catch((e: unknown) => e);
+    expect((sizeError as ExportFailedError).cause).toBeInstanceOf(ValidationError);
+    expect((sizeError as ExportFailedError).message).toMatch(/holds \d+ bytes, expected \d+/);
+    expect(await readdir(outDir)).toEqual([]);
+
+    // The source file is copied, not moved or changed.
+    input.frames[2]!.png = damaged;
+    const { dir } = await exportPackage(input);
+    expect(await readFile(damaged.path)).toEqual(pngs[2]);
+    expect(await verifyExport(dir)).toEqual([]);
+  });
+
+  it('loads each frame only when the export reaches it, one at a time, in sequence order', async () => {
+    const { input, pngs } = await makeFixture(path.join(work, 'out'), { shots: 6, sources: 'loader' });
+    let done = 0;
+    let loading = 0;
+    const calls: Array<{ index: number; done: number; concurrent: number }> = [];
+    // Shuffled input order: the export still goes through the sequence in order.
+    input.frames = [...input.frames].reverse().map((frame) => ({
+      ...frame,
+      png: async () => {
+        loading += 1;
+        calls.push({ index: frame.index, done, concurrent: loading });
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        loading -= 1;
+        return pngs[frame.index]!;
+      },
+    }));
+    await exportPackage(input, { onProgress: (d) => (done = d) });
+    // Frame k is loaded after the sheet and frames 0..k-1 are written, and never alongside another.
+    expect(calls).toEqual(pngs.map((_, k) => ({ index: k, done: 1 + k, concurrent: 1 })));
+  });
+
   it('stops with CancelledError when aborted mid-export and removes everything it wrote', async () => {
     const outDir = path.join(work, 'out');
     const { input } = await makeFixture(outDir);
@@ -485,7 +562,7 @@ describe('exportPackage', () => {
   });
 
   it('draws a 4x3 contact sheet of 320x180 thumbnails for 12 frames, in sequence order', async () => {
-    const { input } = await makeFixture(path.join(work, 'out'));
+    const { input, pngs } = await makeFixture(path.join(work, 'out'));
     const { dir, manifest } = await exportPackage(input);
     const png = await readFile(path.join(dir, 'contact_sheet.png'));
     // 24 margin + 4 × 320 + 3 × 16 gap + 24 margin; 24 + 48 header + 3 × (180 + 28 label) + 2 × 16 + 24.
@@ -498,17 +575,15 @@ describe('exportPackage', () => {
     // Each cell shows its own frame: the cell's mean colour is close to that frame's, far from the others'.
     const meanOf = async (img: Sharp): Promise<number[]> =>
       (await img.stats()).channels.slice(0, 3).map((c) => c.mean);
-    for (const [i, frame] of input.frames.entries()) {
+    for (const [i, frame] of pngs.entries()) {
       const left = 24 + (i % 4) * 336;
       const top = 72 + Math.floor(i / 4) * 224;
       const cell = await meanOf(
         sharp(await sharp(png).extract({ left, top, width: 320, height: 180 }).png().toBuffer()),
       );
-      const own = await meanOf(sharp(frame.png));
+      const own = await meanOf(sharp(frame));
       const distances = await Promise.all(
-        input.frames.map(async (f) =>
-          Math.hypot(...(await meanOf(sharp(f.png))).map((v, c) => v - cell[c]!)),
-        ),
+        pngs.map(async (f) => Math.hypot(...(await meanOf(sharp(f))).map((v, c) => v - cell[c]!))),
       );
       expect(Math.hypot(...own.map((v, c) => v - cell[c]!))).toBeLessThan(4);
       expect(distances.indexOf(Math.min(...distances))).toBe(i);
@@ -522,6 +597,30 @@ describe('exportPackage', () => {
         .toBuffer(),
     ).stats();
     expect(label.channels[0]!.max).toBeGreaterThan(180);
+  });
+
+  it('streams a contact sheet whose last row is partly empty, with each frame in its own cell', async () => {
+    const { input, pngs } = await makeFixture(path.join(work, 'out'), { shots: 5 });
+    const { dir } = await exportPackage(input);
+    const png = await readFile(path.join(dir, 'contact_sheet.png'));
+    // 3 columns × 2 rows: 24 + 3 × 320 + 2 × 16 + 24 wide; 24 + 48 + 2 × 208 + 16 + 24 high.
+    const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+    expect(info).toMatchObject({ width: 1040, height: 528, channels: 3 });
+    const pixel = (x: number, y: number): number[] => [
+      ...data.subarray((y * info.width + x) * 3, (y * info.width + x) * 3 + 3),
+    ];
+    // The sixth cell (row 2, column 3) is background; the fifth holds frame 5.
+    expect(pixel(24 + 2 * 336 + 160, 72 + 224 + 90)).toEqual([30, 30, 32]);
+    // stats() reads its input, not the pipeline, so the crop is encoded first.
+    const cell = await sharp(
+      await sharp(png)
+        .extract({ left: 24 + 336, top: 72 + 224, width: 320, height: 180 })
+        .png()
+        .toBuffer(),
+    ).stats();
+    const own = await sharp(pngs[4]!).stats();
+    for (const c of [0, 1, 2])
+      expect(Math.abs(cell.channels[c]!.mean - own.channels[c]!.mean)).toBeLessThan(4);
   });
 });
 

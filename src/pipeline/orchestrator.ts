@@ -28,7 +28,7 @@ import {
   type QaThresholds,
   type ShotQaResult,
 } from '../stages/qa/index.js';
-import { exportPackage, type ExportFrame } from '../stages/export/index.js';
+import { exportPackage, type ExportFrame, type PngFile } from '../stages/export/index.js';
 import type { ErrorInfo, PipelineEvent, PipelineEventListener, PipelineStage } from './events.js';
 import { mapPool } from './pool.js';
 import { PipelineProgress } from './progress.js';
@@ -65,6 +65,8 @@ export interface ShotOutcome {
   seed: number;
   /** sha256 of the final frame in the artifact store. */
   frameSha256: string;
+  /** sha256 of the promoted frame before QA; differs from frameSha256 when autofix changed the frame. */
+  promotedSha256: string;
   qa: ShotQaResult;
   promotion: PromotionRecord;
   processingTimeMs: number;
@@ -404,6 +406,7 @@ export async function runPipeline(project: Project, options: PipelineOptions): P
         index,
         seed: qa.output.seed,
         frameSha256: qa.artifacts['image']!,
+        promotedSha256: promoted.artifacts['image']!,
         qa: qa.output.qa,
         promotion: promoted.output.promotion,
         processingTimeMs: now() - shotStarted,
@@ -472,7 +475,7 @@ export async function runPipeline(project: Project, options: PipelineOptions): P
           project: projectHash,
           outDir: options.outDir,
           sheet: sheetSha,
-          frames: done.map((o) => [o.shotId, o.frameSha256, o.seed]),
+          frames: done.map((o) => [o.shotId, o.frameSha256, o.promotedSha256, o.seed]),
           qa: qaReport,
           backend: [backend.name, backend.version],
         },
@@ -485,34 +488,38 @@ export async function runPipeline(project: Project, options: PipelineOptions): P
           }
         },
         execute: async (attemptSignal) => {
-          const frames: ExportFrame[] = await Promise.all(
-            done.map(async (o) => {
-              const shot = project.shots[o.index]!;
-              return {
-                shotId: o.shotId,
-                index: o.index,
-                png: await artifacts.get(o.frameSha256, { signal: attemptSignal }),
-                width: project.output.width,
-                height: project.output.height,
-                seed: o.seed,
-                prompt: composeShotPrompt(project, shot),
-                negativePrompt: composeNegativePrompt(project, shot),
-                backend: backend.name,
-                draft: backend.name === 'draft',
-                promotion: {
-                  original: { width: o.promotion.original.w, height: o.promotion.original.h },
-                  cropped: { width: o.promotion.cropped.w, height: o.promotion.cropped.h },
-                  final: { width: o.promotion.final.w, height: o.promotion.final.h },
-                },
-                timings: { processingMs: o.processingTimeMs },
-              };
-            }),
-          );
+          // Files, not bytes: the export copies each frame from the store and decodes it once, so memory does
+          // not grow with the number of shots.
+          const fromStore = (sha: string): PngFile => ({ path: artifacts.pathOf(sha), sha256: sha });
+          const frames: ExportFrame[] = done.map((o) => {
+            const shot = project.shots[o.index]!;
+            return {
+              shotId: o.shotId,
+              index: o.index,
+              png: fromStore(o.frameSha256),
+              ...(o.qa.autofixApplied && o.promotedSha256 !== o.frameSha256
+                ? { beforePng: fromStore(o.promotedSha256) }
+                : {}),
+              width: project.output.width,
+              height: project.output.height,
+              seed: o.seed,
+              prompt: composeShotPrompt(project, shot),
+              negativePrompt: composeNegativePrompt(project, shot),
+              backend: backend.name,
+              draft: backend.name === 'draft',
+              promotion: {
+                original: { width: o.promotion.original.w, height: o.promotion.original.h },
+                cropped: { width: o.promotion.cropped.w, height: o.promotion.cropped.h },
+                final: { width: o.promotion.final.w, height: o.promotion.final.h },
+              },
+              timings: { processingMs: o.processingTimeMs },
+            };
+          });
           const result = await exportPackage(
             {
               project,
               outDir: options.outDir,
-              sheet: { png: await artifacts.get(sheetSha, { signal: attemptSignal }), dna },
+              sheet: { png: fromStore(sheetSha), dna },
               frames,
               qaReport,
               backend: { name: backend.name, version: backend.version },

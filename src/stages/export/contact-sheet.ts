@@ -1,20 +1,21 @@
 import sharp, { type OverlayOptions } from 'sharp';
 import { throwIfAborted } from '../../core/abort.js';
+import { SHEET_BACKGROUND, type RawImage } from './frame-thumbnails.js';
+import { PngStreamWriter } from './png-stream-writer.js';
 
 export interface ContactSheetFrame {
   index: number;
   shotId: string;
-  png: Buffer;
+  /** The cell image, exactly `layout.thumbWidth` × `layout.thumbHeight` (see frameThumbnails). */
+  thumb: RawImage;
 }
 
 export interface ContactSheetOptions {
   title: string;
+  /** Where the frames go; from contactSheetLayout for the number of frames that will be added. */
+  layout: ContactSheetLayout;
   /** Adds a DRAFT tag to the header. @default false */
   draft?: boolean;
-  /** Width of one thumbnail before the sheet is shrunk to fit `maxWidth`. @default 320 */
-  thumbWidth?: number;
-  /** Widest sheet we produce; many frames shrink the thumbnails instead of widening the sheet. @default 8192 */
-  maxWidth?: number;
   signal?: AbortSignal;
 }
 
@@ -31,7 +32,6 @@ const MARGIN = 24;
 const GAP = 16;
 const HEADER = 48;
 const LABEL = 28;
-const BACKGROUND = { r: 30, g: 30, b: 32 };
 const FONT = "'DejaVu Sans', sans-serif";
 
 /**
@@ -73,76 +73,160 @@ function fitText(text: string, maxWidthPx: number, fontSize: number): string {
 
 /**
  * All frames on one PNG, in sequence order, each labelled with its 1-based shot number and id (SVG text rendered
- * by sharp/librsvg in DejaVu Sans, which is what the fontconfig on our images and CI has).
+ * by sharp/librsvg in DejaVu Sans, which is what the fontconfig on our images and CI has). Written a row of cells
+ * at a time as frames are added: a row is drawn and encoded as soon as it is full and its thumbnails dropped, so
+ * memory holds one row, however many shots there are (at 240 shots the whole sheet would be 5408×3440, ~56 MB).
  */
-export async function renderContactSheet(
-  frames: ContactSheetFrame[],
-  options: ContactSheetOptions,
-): Promise<Buffer> {
-  const { signal } = options;
-  const ordered = [...frames].sort((a, b) => a.index - b.index);
-  const first = ordered[0];
-  if (!first) throw new RangeError('a contact sheet needs at least one frame');
-  const meta = await sharp(first.png).metadata();
-  const aspect = (meta.width ?? 16) / (meta.height ?? 9);
-  const layoutOptions: { thumbWidth?: number; maxWidth?: number } = {};
-  if (options.thumbWidth !== undefined) layoutOptions.thumbWidth = options.thumbWidth;
-  if (options.maxWidth !== undefined) layoutOptions.maxWidth = options.maxWidth;
-  const layout = contactSheetLayout(ordered.length, aspect, layoutOptions);
-  const numberWidth = Math.max(2, String(ordered.length).length);
+export class ContactSheetWriter {
+  readonly layout: ContactSheetLayout;
+  readonly #png: PngStreamWriter;
+  readonly #options: ContactSheetOptions;
+  readonly #numberWidth: number;
+  #row: ContactSheetFrame[] = [];
+  #rowsDone = 0;
 
-  const overlays: OverlayOptions[] = [];
-  const labels: string[] = [];
-  const labelSize = layout.thumbWidth >= 200 ? 14 : 11;
-  for (const [position, frame] of ordered.entries()) {
-    throwIfAborted(signal);
-    const column = position % layout.columns;
-    const row = Math.floor(position / layout.columns);
-    const left = MARGIN + column * (layout.thumbWidth + GAP);
-    const top = MARGIN + HEADER + row * (layout.thumbHeight + LABEL + GAP);
-    const { data, info } = await sharp(frame.png)
-      .removeAlpha()
-      .resize(layout.thumbWidth, layout.thumbHeight, {
-        fit: 'contain',
-        background: BACKGROUND,
-        kernel: 'lanczos3',
-      })
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    overlays.push({
-      input: data,
-      raw: { width: info.width, height: info.height, channels: info.channels },
-      left,
-      top,
-    });
-    const number = String(frame.index + 1).padStart(numberWidth, '0');
-    const label = fitText(`${number} · ${frame.shotId}`, layout.thumbWidth - 4, labelSize);
-    labels.push(
-      `<text x="${left + 2}" y="${top + layout.thumbHeight + LABEL - 9}" font-size="${labelSize}" fill="#e8e8e8">${escapeXml(label)}</text>`,
+  readonly #frameCount: number;
+  #added = 0;
+
+  private constructor(png: PngStreamWriter, options: ContactSheetOptions, frameCount: number) {
+    this.#png = png;
+    this.#options = options;
+    this.layout = options.layout;
+    this.#frameCount = frameCount;
+    this.#numberWidth = Math.max(2, String(frameCount).length);
+  }
+
+  /** Creates `file` and writes the header band (title, DRAFT tag). */
+  static async create(
+    file: string,
+    frameCount: number,
+    options: ContactSheetOptions,
+  ): Promise<ContactSheetWriter> {
+    const { layout } = options;
+    if (frameCount < 1 || frameCount > layout.columns * layout.rows) {
+      throw new RangeError(
+        `${frameCount} frames do not fit a ${layout.columns}x${layout.rows} contact sheet`,
+      );
+    }
+    const png = await PngStreamWriter.create(file, layout.width, layout.height);
+    const writer = new ContactSheetWriter(png, { ...options }, frameCount);
+    try {
+      await writer.#writeHeader();
+    } catch (error) {
+      await png.abort();
+      throw error;
+    }
+    return writer;
+  }
+
+  /** Adds the next frame in sequence order; draws and writes the row when it is full. */
+  async add(frame: ContactSheetFrame): Promise<void> {
+    throwIfAborted(this.#options.signal);
+    if (this.#added >= this.#frameCount) throw new RangeError(`more than ${this.#frameCount} frames added`);
+    const { thumb } = frame;
+    if (thumb.width !== this.layout.thumbWidth || thumb.height !== this.layout.thumbHeight) {
+      throw new RangeError(
+        `contact-sheet cell for ${frame.shotId} is ${thumb.width}x${thumb.height}, expected ${this.layout.thumbWidth}x${this.layout.thumbHeight}`,
+      );
+    }
+    this.#added += 1;
+    this.#row.push(frame);
+    if (this.#row.length === this.layout.columns || this.#added === this.#frameCount) await this.#writeRow();
+  }
+
+  /** Writes the bottom margin and flushes the file to disk. Every frame must have been added. */
+  async finish(): Promise<{ width: number; height: number }> {
+    if (this.#added !== this.#frameCount) {
+      throw new RangeError(
+        `only ${this.#added} of ${this.#frameCount} frames were added to the contact sheet`,
+      );
+    }
+    throwIfAborted(this.#options.signal);
+    const { layout } = this;
+    // A full grid has `rows` rows; fewer frames than that (never with contactSheetLayout) leave the rest blank.
+    while (this.#rowsDone < layout.rows) await this.#writeRow();
+    await this.#png.writeRows(background(layout.width, MARGIN));
+    await this.#png.finish();
+    return { width: layout.width, height: layout.height };
+  }
+
+  /** Closes the file without finishing it. */
+  async abort(): Promise<void> {
+    this.#row = [];
+    await this.#png.abort();
+  }
+
+  async #writeHeader(): Promise<void> {
+    const { layout, draft, title } = this.#options;
+    const titleSize = 20;
+    const draftTag = draft
+      ? `<text x="${layout.width - MARGIN}" y="${MARGIN + 26}" font-size="14" font-weight="bold" fill="#ffb84d" text-anchor="end">DRAFT — storyboard frames, not AI images</text>`
+      : '';
+    const titleRoom = layout.width - 2 * MARGIN - (draft ? 340 : 0);
+    const titleText = `<text x="${MARGIN}" y="${MARGIN + 26}" font-size="${titleSize}" font-weight="bold" fill="#ffffff">${escapeXml(
+      fitText(`${title} — ${this.#frameCount} shots`, titleRoom, titleSize),
+    )}</text>`;
+    const band = await drawBand(layout.width, MARGIN + HEADER, [
+      { input: svgBuffer(layout.width, MARGIN + HEADER, titleText + draftTag), left: 0, top: 0 },
+    ]);
+    await this.#png.writeRows(band);
+  }
+
+  async #writeRow(): Promise<void> {
+    const { layout } = this;
+    const labelSize = layout.thumbWidth >= 200 ? 14 : 11;
+    const overlays: OverlayOptions[] = [];
+    for (const [column, frame] of this.#row.entries()) {
+      const left = MARGIN + column * (layout.thumbWidth + GAP);
+      const { data, width, height, channels } = frame.thumb;
+      overlays.push({ input: data, raw: { width, height, channels }, left, top: 0 });
+      const number = String(frame.index + 1).padStart(this.#numberWidth, '0');
+      const label = fitText(`${number} · ${frame.shotId}`, layout.thumbWidth - 4, labelSize);
+      overlays.push({
+        input: svgBuffer(
+          layout.thumbWidth,
+          LABEL,
+          `<text x="2" y="${LABEL - 9}" font-size="${labelSize}" fill="#e8e8e8">${escapeXml(label)}</text>`,
+        ),
+        left,
+        top: layout.thumbHeight,
+      });
+    }
+    this.#row = [];
+    const band = await drawBand(layout.width, layout.thumbHeight + LABEL, overlays);
+    await this.#png.writeRows(band);
+    this.#rowsDone += 1;
+    if (this.#rowsDone < layout.rows) await this.#png.writeRows(background(layout.width, GAP));
+  }
+}
+
+function svgBuffer(width: number, height: number, body: string): Buffer {
+  return Buffer.from(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="${FONT}">${body}</svg>`,
+  );
+}
+
+function background(width: number, height: number): Buffer {
+  const rows = Buffer.alloc(width * height * 3);
+  for (let o = 0; o < rows.length; o += 3) {
+    rows[o] = SHEET_BACKGROUND.r;
+    rows[o + 1] = SHEET_BACKGROUND.g;
+    rows[o + 2] = SHEET_BACKGROUND.b;
+  }
+  return rows;
+}
+
+/** One full-width band of the sheet as packed RGB rows. */
+async function drawBand(width: number, height: number, overlays: OverlayOptions[]): Promise<Buffer> {
+  const { data, info } = await sharp({ create: { width, height, channels: 3, background: SHEET_BACKGROUND } })
+    .composite(overlays)
+    .removeAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3 || info.width !== width || info.height !== height) {
+    throw new Error(
+      `contact-sheet band came out ${info.width}x${info.height}x${info.channels}, expected ${width}x${height}x3`,
     );
   }
-  throwIfAborted(signal);
-
-  const titleSize = 20;
-  const draftTag = options.draft
-    ? `<text x="${layout.width - MARGIN}" y="${MARGIN + 26}" font-size="14" font-weight="bold" fill="#ffb84d" text-anchor="end">DRAFT — storyboard frames, not AI images</text>`
-    : '';
-  const titleRoom = layout.width - 2 * MARGIN - (options.draft ? 340 : 0);
-  const svg = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${layout.width}" height="${layout.height}" font-family="${FONT}">`,
-    `<text x="${MARGIN}" y="${MARGIN + 26}" font-size="${titleSize}" font-weight="bold" fill="#ffffff">${escapeXml(
-      fitText(`${options.title} — ${ordered.length} shots`, titleRoom, titleSize),
-    )}</text>`,
-    draftTag,
-    ...labels,
-    '</svg>',
-  ].join('');
-  overlays.push({ input: Buffer.from(svg), left: 0, top: 0 });
-
-  return sharp({
-    create: { width: layout.width, height: layout.height, channels: 3, background: BACKGROUND },
-  })
-    .composite(overlays)
-    .png({ compressionLevel: 6, adaptiveFiltering: false })
-    .toBuffer();
+  return data;
 }

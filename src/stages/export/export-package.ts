@@ -9,7 +9,8 @@ import { deriveGlobalSeed } from '../../core/seeds.js';
 import type { Project } from '../../project/schema.js';
 import type { VisualDna } from '../coherence/types.js';
 import type { QaReport } from '../qa/types.js';
-import { renderContactSheet } from './contact-sheet.js';
+import { ContactSheetWriter, contactSheetLayout } from './contact-sheet.js';
+import { frameThumbnails, reportThumbnail } from './frame-thumbnails.js';
 import {
   MANIFEST_FILE,
   MANIFEST_VERSION,
@@ -22,7 +23,9 @@ import {
   type ManifestFile,
   type ManifestFrame,
 } from './manifest.js';
-import { renderQaReportHtml } from './qa-report-html.js';
+import { hashFile, openPng, storePng, type PngSource } from './png-source.js';
+import { HashingWriter } from './hashing-writer.js';
+import { QaReportHtml, type ReportFrameInfo } from './qa-report-html.js';
 import { assertSafeId, exportFolderName, shotFilePath } from './safe-path.js';
 import { writeZip } from './zip.js';
 
@@ -35,8 +38,8 @@ export interface ExportFrame {
   shotId: string;
   /** 0-based position in the sequence; the file is `shots/NN_<shotId>.png` with NN = index + 1. */
   index: number;
-  /** The final frame, PNG-encoded. */
-  png: Buffer;
+  /** The final frame, PNG-encoded. Pass a file (or a loader) for long sequences: Buffers all stay in memory. */
+  png: PngSource;
   width: number;
   height: number;
   seed: number;
@@ -47,7 +50,7 @@ export interface ExportFrame {
   /** True for embedded-renderer storyboard drafts; the report then says so in a banner. */
   draft: boolean;
   /** The frame before autofix, shown beside the final one in the report. Not stored as a file. */
-  beforePng?: Buffer;
+  beforePng?: PngSource;
   /** Sizes through promotion; stored in the manifest as given (keys sorted). */
   promotion: { original: FrameSize; cropped: FrameSize; final: FrameSize };
   /** Per-shot durations in ms; volatile, kept under the manifest's `timings`. */
@@ -58,7 +61,7 @@ export interface ExportInput {
   project: Project;
   /** Parent folder; the export becomes `<outDir>/<projectId>-<timestamp>/` plus `<that>.zip`. */
   outDir: string;
-  sheet: { png: Buffer; dna: VisualDna };
+  sheet: { png: PngSource; dna: VisualDna };
   frames: ExportFrame[];
   qaReport: QaReport;
   backend: { name: string; version: string };
@@ -93,6 +96,10 @@ const FILES = {
   project: 'project.json',
 } as const;
 
+/** Widths of the QA report's thumbnails, px. */
+const REPORT_THUMB_WIDTH = 320;
+const REPORT_SHEET_WIDTH = 480;
+
 /** Rejects input that could write in the wrong place or produce an ambiguous package, before touching the disk. */
 function validateInput(input: ExportInput): void {
   assertSafeId(input.project.id, 'project id');
@@ -116,6 +123,24 @@ function validateInput(input: ExportInput): void {
 
 function padTotal(frames: readonly ExportFrame[]): number {
   return Math.max(frames.length, ...frames.map((f) => f.index + 1));
+}
+
+interface PlacedPng {
+  file: string;
+  width: number;
+  height: number;
+}
+
+function reportInfo(f: ExportFrame): ReportFrameInfo {
+  return {
+    index: f.index,
+    shotId: f.shotId,
+    seed: f.seed,
+    prompt: f.prompt,
+    backend: f.backend,
+    draft: f.draft,
+    ...(f.negativePrompt !== undefined ? { negativePrompt: f.negativePrompt } : {}),
+  };
 }
 
 const json = (value: unknown): string => `${JSON.stringify(value, null, 2)}\n`;
@@ -154,81 +179,119 @@ export async function exportPackage(input: ExportInput, options: ExportOptions =
   const tmpZip = safeJoin(outDir, `.tmp-${token}.zip`);
   let result: ExportResult;
   let phase = 'preparing the temporary folder';
+  // Written while the frames stream through; closed on failure.
+  let contact: ContactSheetWriter | undefined;
+  let reportWriter: HashingWriter | undefined;
 
   try {
     await mkdir(outDir, { recursive: true });
     await mkdir(safeJoin(tmpDir, 'shots'), { recursive: true });
     const files: ManifestFile[] = [];
 
-    const put = async (relPath: string, data: Buffer | string, image?: FrameSize): Promise<void> => {
+    const entryFor = (relPath: string): string => safeJoin(tmpDir, ...relPath.split('/'));
+    const putText = async (relPath: string, text: string): Promise<void> => {
       throwIfAborted(signal);
       phase = `writing ${relPath}`;
-      const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-      const entry: ManifestFile = { path: relPath, bytes: bytes.length, sha256: sha256Hex(bytes) };
-      if (image) {
-        const meta = await sharp(bytes).metadata();
-        if (meta.format !== 'png')
-          throw new ValidationError(`${relPath} is not a PNG (sharp reads it as ${meta.format})`);
-        if (meta.width !== image.width || meta.height !== image.height) {
-          throw new ValidationError(
-            `${relPath} is ${meta.width}x${meta.height}, expected ${image.width}x${image.height}`,
-          );
-        }
-        entry.width = meta.width;
-        entry.height = meta.height;
-      }
-      await writeFileDurable(safeJoin(tmpDir, ...relPath.split('/')), bytes);
-      files.push(entry);
+      const bytes = Buffer.from(text, 'utf8');
+      await writeFileDurable(entryFor(relPath), bytes);
+      files.push({ path: relPath, bytes: bytes.length, sha256: sha256Hex(bytes) });
       step();
     };
+    /** Stores a PNG and checks it is one (of the expected size when given); returns where it now is. */
+    const putPng = async (relPath: string, source: PngSource, expected?: FrameSize): Promise<PlacedPng> => {
+      throwIfAborted(signal);
+      phase = `writing ${relPath}`;
+      const file = entryFor(relPath);
+      const stored = await storePng(source, file, { what: relPath, ...(signal ? { signal } : {}) });
+      // Reads the header only; the pixels are decoded once, later, for the thumbnails.
+      const meta = await sharp(file).metadata();
+      if (meta.format !== 'png')
+        throw new ValidationError(`${relPath} is not a PNG (sharp reads it as ${meta.format})`);
+      if (expected && (meta.width !== expected.width || meta.height !== expected.height)) {
+        throw new ValidationError(
+          `${relPath} is ${meta.width}x${meta.height}, expected ${expected.width}x${expected.height}`,
+        );
+      }
+      files.push({ path: relPath, ...stored, width: meta.width, height: meta.height });
+      step();
+      return { file, width: meta.width, height: meta.height };
+    };
 
-    const sheetMeta = await sharp(input.sheet.png).metadata();
-    await put(FILES.sheet, input.sheet.png, { width: sheetMeta.width ?? 0, height: sheetMeta.height ?? 0 });
+    const sheet = await putPng(FILES.sheet, input.sheet.png);
+    phase = 'making the sheet thumbnail';
+    const sheetThumb = await reportThumbnail(sheet.file, REPORT_SHEET_WIDTH);
+    // The report is written as the frames go by: everything before the shot cards needs no frame images.
+    const report = new QaReportHtml({
+      project: input.project,
+      sheetThumb,
+      dna: input.sheet.dna,
+      frames: frames.map(reportInfo),
+      qaReport: input.qaReport,
+      backend: input.backend,
+    });
+    reportWriter = await HashingWriter.create(entryFor(FILES.qaHtml));
+    await reportWriter.write(report.head());
+
+    // One frame at a time: copy it, check it, decode it once for both thumbnails, keep only the report's
+    // thumbnail; the contact sheet is written a row at a time as the frames arrive.
     const padTo = padTotal(frames);
     const frameFiles = new Map<string, string>();
+    const draft = frames.some((f) => f.draft);
+    const contactFile = entryFor(FILES.contact);
     for (const frame of frames) {
       const rel = shotFilePath(frame.index, frame.shotId, padTo);
       frameFiles.set(frame.shotId, rel);
-      await put(rel, frame.png, { width: frame.width, height: frame.height });
+      const placed = await putPng(rel, frame.png, { width: frame.width, height: frame.height });
+      throwIfAborted(signal);
+      phase = `making thumbnails of ${rel}`;
+      contact ??= await ContactSheetWriter.create(contactFile, frames.length, {
+        title: input.project.name,
+        layout: contactSheetLayout(frames.length, placed.width / placed.height),
+        draft,
+        ...(signal ? { signal } : {}),
+      });
+      const thumbs = await frameThumbnails(placed.file, {
+        reportWidth: REPORT_THUMB_WIDTH,
+        contact: { width: contact.layout.thumbWidth, height: contact.layout.thumbHeight },
+      });
+      let beforeThumb: string | undefined;
+      if (frame.beforePng !== undefined) {
+        phase = `making the before-autofix thumbnail of ${rel}`;
+        const before = await openPng(frame.beforePng, {
+          what: `before-autofix frame of ${frame.shotId}`,
+          ...(signal ? { signal } : {}),
+        });
+        beforeThumb = await reportThumbnail(before, REPORT_THUMB_WIDTH);
+      }
+      phase = `drawing ${rel} on the contact sheet`;
+      await contact.add({ index: frame.index, shotId: frame.shotId, thumb: thumbs.contact });
+      await reportWriter.write(
+        report.card({
+          ...reportInfo(frame),
+          thumb: thumbs.report,
+          ...(beforeThumb !== undefined ? { beforeThumb } : {}),
+        }),
+      );
     }
-    await put(FILES.dna, json(input.sheet.dna));
-    await put(FILES.qaJson, json(input.qaReport));
-    await put(FILES.project, json(input.project));
+    await putText(FILES.dna, json(input.sheet.dna));
+    await putText(FILES.qaJson, json(input.qaReport));
+    await putText(FILES.project, json(input.project));
 
-    const reportFrames = frames.map((f) => ({
-      index: f.index,
-      shotId: f.shotId,
-      png: f.png,
-      seed: f.seed,
-      prompt: f.prompt,
-      backend: f.backend,
-      draft: f.draft,
-      ...(f.negativePrompt !== undefined ? { negativePrompt: f.negativePrompt } : {}),
-      ...(f.beforePng !== undefined ? { beforePng: f.beforePng } : {}),
-    }));
-    phase = 'rendering the QA report';
-    const html = await renderQaReportHtml(
-      {
-        project: input.project,
-        sheetPng: input.sheet.png,
-        dna: input.sheet.dna,
-        frames: reportFrames,
-        qaReport: input.qaReport,
-        backend: input.backend,
-      },
-      signal ? { signal } : {},
-    );
-    await put(FILES.qaHtml, html);
+    throwIfAborted(signal);
+    phase = `writing ${FILES.qaHtml}`;
+    await reportWriter.write(report.tail());
+    const reportStored = await reportWriter.finish();
+    reportWriter = undefined;
+    files.push({ path: FILES.qaHtml, ...reportStored });
+    step();
 
-    const draft = frames.some((f) => f.draft);
-    phase = 'rendering the contact sheet';
-    const contact = await renderContactSheet(frames, {
-      title: input.project.name,
-      draft,
-      ...(signal ? { signal } : {}),
-    });
-    const contactMeta = await sharp(contact).metadata();
-    await put(FILES.contact, contact, { width: contactMeta.width ?? 0, height: contactMeta.height ?? 0 });
+    throwIfAborted(signal);
+    phase = 'writing the contact sheet';
+    // validateInput guarantees a frame, so the loop opened the writer.
+    const contactSize = await contact!.finish();
+    contact = undefined;
+    files.push({ path: FILES.contact, ...(await hashFile(contactFile, signal)), ...contactSize });
+    step();
 
     phase = 'writing the manifest';
     files.sort((a, b) => compareCodeUnits(a.path, b.path));
@@ -295,6 +358,8 @@ export async function exportPackage(input: ExportInput, options: ExportOptions =
     await fsyncDirectory(outDir);
     result = { dir, zipPath, manifest };
   } catch (error) {
+    await contact?.abort();
+    await reportWriter?.abort();
     await rm(tmpDir, { recursive: true, force: true });
     await rm(tmpZip, { force: true });
     if (isCancellation(error) || signal?.aborted) throw asCancellation(error, signal);

@@ -1,4 +1,3 @@
-import sharp from 'sharp';
 import { throwIfAborted } from '../../core/abort.js';
 import type { Project } from '../../project/schema.js';
 import type { VisualDna } from '../coherence/types.js';
@@ -7,8 +6,10 @@ import type { FrameMetrics, QaReport, ShotQaResult } from '../qa/types.js';
 export interface ReportFrame {
   index: number;
   shotId: string;
-  png: Buffer;
-  beforePng?: Buffer;
+  /** The final frame's thumbnail, a `data:image/jpeg` URI (see frameThumbnails). */
+  thumb: string;
+  /** The frame before autofix, likewise. */
+  beforeThumb?: string;
   seed: number;
   prompt: string;
   negativePrompt?: string;
@@ -16,18 +17,25 @@ export interface ReportFrame {
   draft: boolean;
 }
 
-export interface QaReportHtmlInput {
+/** What the report says about a frame, without its images. */
+export type ReportFrameInfo = Omit<ReportFrame, 'thumb' | 'beforeThumb'>;
+
+export interface QaReportHtmlContext {
   project: Project;
-  sheetPng: Buffer;
+  /** The master sheet's thumbnail, a `data:image/jpeg` URI (see reportThumbnail). */
+  sheetThumb: string;
   dna: VisualDna;
-  frames: ReportFrame[];
+  /** Every frame of the report, in any order; they are listed by index. */
+  frames: ReportFrameInfo[];
   qaReport: QaReport;
   backend: { name: string; version: string };
 }
 
+export interface QaReportHtmlInput extends QaReportHtmlContext {
+  frames: ReportFrame[];
+}
+
 export interface QaReportHtmlOptions {
-  /** Thumbnail width in the report. @default 320 */
-  thumbWidth?: number;
   signal?: AbortSignal;
 }
 
@@ -35,16 +43,6 @@ export const DRAFT_BANNER = 'DRAFT — storyboard frames from the embedded rende
 
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"'`]/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-/** Small JPEG as a data: URI, so the report is one file that opens anywhere, offline. */
-async function thumbnail(png: Buffer, width: number): Promise<string> {
-  const jpeg = await sharp(png)
-    .removeAlpha()
-    .resize({ width, withoutEnlargement: true, kernel: 'lanczos3' })
-    .jpeg({ quality: 72, mozjpeg: true })
-    .toBuffer();
-  return `data:image/jpeg;base64,${jpeg.toString('base64')}`;
 }
 
 const fmt = (value: number, digits = 1): string => (Number.isFinite(value) ? value.toFixed(digits) : '—');
@@ -100,72 +98,60 @@ figcaption{font-size:12px;color:#555}.cols{display:flex;gap:24px;flex-wrap:wrap;
 /**
  * The human-readable QA report: one self-contained HTML file (inline CSS, thumbnails as data: URIs, no script).
  * Every piece of user text is escaped. Contains nothing time-dependent, so the same inputs give the same bytes.
+ *
+ * Made in pieces so it can be written while frames stream through the export: `head()` (everything up to the
+ * shot overview, which needs no images), then `card(frame)` for each frame in index order, then `tail()`. The
+ * thumbnails then never all sit in memory; the concatenation equals renderQaReportHtml's result.
  */
-export async function renderQaReportHtml(
-  input: QaReportHtmlInput,
-  options: QaReportHtmlOptions = {},
-): Promise<string> {
-  const { signal } = options;
-  const width = options.thumbWidth ?? 320;
-  const { project, qaReport, dna } = input;
-  const frames = [...input.frames].sort((a, b) => a.index - b.index);
-  const qaById = new Map(qaReport.shots.map((s) => [s.shotId, s] as const));
-  const anyDraft = frames.some((f) => f.draft);
-  const numberWidth = Math.max(2, String(frames.length).length);
+export class QaReportHtml {
+  readonly #input: QaReportHtmlContext;
+  readonly #frames: ReportFrameInfo[];
+  readonly #qaById: Map<string, ShotQaResult>;
+  readonly #numberWidth: number;
+  #cards = 0;
 
-  const sheetThumb = await thumbnail(input.sheetPng, 480);
-  const swatches = dna.palette
-    .filter((c) => SAFE_HEX.test(c.hex))
-    .map(
-      (c) =>
-        `<div class="swatch" style="background:${c.hex}" title="${escapeHtml(c.hex)}">${Math.round(c.weight * 100)}%</div>`,
-    )
-    .join('');
-
-  const overviewRows: string[] = [];
-  const cards: string[] = [];
-  for (const frame of frames) {
-    throwIfAborted(signal);
-    const qa = qaById.get(frame.shotId);
-    const number = String(frame.index + 1).padStart(numberWidth, '0');
-    const id = escapeHtml(frame.shotId);
-    const verdict = qa
-      ? `<span class="${qa.passed ? 'pass' : 'fail'}">${qa.passed ? 'pass' : 'fail'}</span>`
-      : 'not assessed';
-    overviewRows.push(
-      `<tr><td>${number}</td><td><a href="#shot-${id}">${id}</a></td><td class="num">${qa ? fmt(qa.score) : '—'}</td><td>${verdict}</td><td>${qa ? issueList(qa.issues) : ''}</td></tr>`,
-    );
-    const after = await thumbnail(frame.png, width);
-    const before = frame.beforePng ? await thumbnail(frame.beforePng, width) : undefined;
-    const images = before
-      ? `<figure><img src="${before}" alt="shot ${number} before autofix"><figcaption>before autofix${qa ? ` — score ${fmt(qa.initial.score)}` : ''}</figcaption></figure>` +
-        `<figure><img src="${after}" alt="shot ${number} after autofix"><figcaption>after autofix${qa ? ` — score ${fmt(qa.score)}` : ''}</figcaption></figure>`
-      : `<figure><img src="${after}" alt="shot ${number}"><figcaption>final frame</figcaption></figure>`;
-    cards.push(
-      `<section class="shot" id="shot-${id}"><h3>${number} · ${id} — ${qa ? `score ${fmt(qa.score)} ${verdict}` : 'not assessed'}</h3>` +
-        `<div class="images">${images}</div><div class="cols"><div>` +
-        `<p><b>Issues:</b> ${qa ? issueList(qa.issues) : '—'}</p>` +
-        `<p><b>Seed:</b> ${frame.seed} · <b>Backend:</b> ${escapeHtml(frame.backend)}${frame.draft ? ' · <b>draft</b>' : ''}</p>` +
-        `<p class="prompt"><b>Prompt:</b> ${escapeHtml(frame.prompt)}</p>` +
-        (frame.negativePrompt
-          ? `<p class="prompt"><b>Negative:</b> ${escapeHtml(frame.negativePrompt)}</p>`
-          : '') +
-        `${qa ? attemptsList(qa) : ''}</div><div>${qa ? metricsTable(qa.metrics) : ''}</div></div></section>`,
-    );
+  constructor(input: QaReportHtmlContext) {
+    this.#input = input;
+    this.#frames = [...input.frames].sort((a, b) => a.index - b.index);
+    this.#qaById = new Map(input.qaReport.shots.map((s) => [s.shotId, s] as const));
+    this.#numberWidth = Math.max(2, String(this.#frames.length).length);
   }
 
-  const thresholds = Object.keys(qaReport.thresholds)
-    .sort()
-    .map((k) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(String(qaReport.thresholds[k]))}</td></tr>`)
-    .join('');
+  #number(frame: ReportFrameInfo): string {
+    return String(frame.index + 1).padStart(this.#numberWidth, '0');
+  }
 
-  return `<!doctype html>
+  #verdict(qa: ShotQaResult | undefined): string {
+    return qa
+      ? `<span class="${qa.passed ? 'pass' : 'fail'}">${qa.passed ? 'pass' : 'fail'}</span>`
+      : 'not assessed';
+  }
+
+  /** Document start, summary, master sheet and the shot overview table. */
+  head(): string {
+    const { project, qaReport, dna } = this.#input;
+    const frames = this.#frames;
+    const anyDraft = frames.some((f) => f.draft);
+    const sheetThumb = escapeHtml(this.#input.sheetThumb);
+    const swatches = dna.palette
+      .filter((c) => SAFE_HEX.test(c.hex))
+      .map(
+        (c) =>
+          `<div class="swatch" style="background:${c.hex}" title="${escapeHtml(c.hex)}">${Math.round(c.weight * 100)}%</div>`,
+      )
+      .join('');
+    const overviewRows = frames.map((frame) => {
+      const qa = this.#qaById.get(frame.shotId);
+      const id = escapeHtml(frame.shotId);
+      return `<tr><td>${this.#number(frame)}</td><td><a href="#shot-${id}">${id}</a></td><td class="num">${qa ? fmt(qa.score) : '—'}</td><td>${this.#verdict(qa)}</td><td>${qa ? issueList(qa.issues) : ''}</td></tr>`;
+    });
+    return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>QA report — ${escapeHtml(project.name)}</title><style>${CSS}</style></head><body>
 ${anyDraft ? `<div class="banner" role="note">${escapeHtml(DRAFT_BANNER)}</div>` : ''}
 <header><h1>QA report — ${escapeHtml(project.name)}</h1><div>Project <code>${escapeHtml(project.id)}</code> · backend ${escapeHtml(
-    input.backend.name,
-  )} ${escapeHtml(input.backend.version)}</div></header>
+      this.#input.backend.name,
+    )} ${escapeHtml(this.#input.backend.version)}</div></header>
 <main>
 <div class="summary"><div>Overall score<b class="${qaReport.passed ? 'pass' : 'fail'}">${fmt(qaReport.overallScore)}</b></div>
 <div>Verdict<b class="${qaReport.passed ? 'pass' : 'fail'}">${qaReport.passed ? 'pass' : 'fail'}</b></div>
@@ -178,8 +164,60 @@ ${anyDraft ? `<div class="banner" role="note">${escapeHtml(DRAFT_BANNER)}</div>`
 </div></div>
 <h2>Shots</h2>
 <table class="overview"><tr><th>#</th><th>Shot</th><th>Score</th><th>Verdict</th><th>Issues</th></tr>${overviewRows.join('')}</table>
-${cards.join('\n')}
-<h2>Thresholds</h2><table class="metrics">${thresholds}</table>
+`;
+  }
+
+  /** One shot's section; call in index order, after head(). */
+  card(frame: ReportFrame): string {
+    const qa = this.#qaById.get(frame.shotId);
+    const number = this.#number(frame);
+    const id = escapeHtml(frame.shotId);
+    const verdict = this.#verdict(qa);
+    // Escaped although ours are plain base64: a caller-supplied URI must not be able to break out of the attribute.
+    const after = escapeHtml(frame.thumb);
+    const before = frame.beforeThumb === undefined ? undefined : escapeHtml(frame.beforeThumb);
+    const images = before
+      ? `<figure><img src="${before}" alt="shot ${number} before autofix"><figcaption>before autofix${qa ? ` — score ${fmt(qa.initial.score)}` : ''}</figcaption></figure>` +
+        `<figure><img src="${after}" alt="shot ${number} after autofix"><figcaption>after autofix${qa ? ` — score ${fmt(qa.score)}` : ''}</figcaption></figure>`
+      : `<figure><img src="${after}" alt="shot ${number}"><figcaption>final frame</figcaption></figure>`;
+    const separator = this.#cards === 0 ? '' : '\n';
+    this.#cards += 1;
+    return (
+      separator +
+      `<section class="shot" id="shot-${id}"><h3>${number} · ${id} — ${qa ? `score ${fmt(qa.score)} ${verdict}` : 'not assessed'}</h3>` +
+      `<div class="images">${images}</div><div class="cols"><div>` +
+      `<p><b>Issues:</b> ${qa ? issueList(qa.issues) : '—'}</p>` +
+      `<p><b>Seed:</b> ${frame.seed} · <b>Backend:</b> ${escapeHtml(frame.backend)}${frame.draft ? ' · <b>draft</b>' : ''}</p>` +
+      `<p class="prompt"><b>Prompt:</b> ${escapeHtml(frame.prompt)}</p>` +
+      (frame.negativePrompt
+        ? `<p class="prompt"><b>Negative:</b> ${escapeHtml(frame.negativePrompt)}</p>`
+        : '') +
+      `${qa ? attemptsList(qa) : ''}</div><div>${qa ? metricsTable(qa.metrics) : ''}</div></div></section>`
+    );
+  }
+
+  /** Thresholds and document end. */
+  tail(): string {
+    const { thresholds } = this.#input.qaReport;
+    const rows = Object.keys(thresholds)
+      .sort()
+      .map((k) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(String(thresholds[k]))}</td></tr>`)
+      .join('');
+    return `
+<h2>Thresholds</h2><table class="metrics">${rows}</table>
 </main></body></html>
 `;
+  }
+}
+
+/** The whole report as one string (see QaReportHtml for writing it piece by piece). */
+export function renderQaReportHtml(input: QaReportHtmlInput, options: QaReportHtmlOptions = {}): string {
+  const report = new QaReportHtml(input);
+  const parts = [report.head()];
+  for (const frame of [...input.frames].sort((a, b) => a.index - b.index)) {
+    throwIfAborted(options.signal);
+    parts.push(report.card(frame));
+  }
+  parts.push(report.tail());
+  return parts.join('');
 }
