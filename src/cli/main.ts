@@ -1,4 +1,4 @@
-import { access, readFile } from 'node:fs/promises';
+import { access, mkdir, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
@@ -54,22 +54,36 @@ class ExitError extends Error {
 export async function main(argv: readonly string[], io: { stdout?: NodeJS.WriteStream; stderr?: NodeJS.WriteStream } = {}): Promise<number> {
   const stdout = io.stdout ?? process.stdout;
   const stderr = io.stderr ?? process.stderr;
-  const out = (line: string): void => void stdout.write(`${line}\n`);
+  // A reader that goes away (`storycore runs | head -1`) is not an error: stop writing, let the command finish
+  // (a generation keeps its results), instead of dying on an unhandled EPIPE with a stack trace.
+  let stdoutGone = false;
+  const onStdoutError = (error: NodeJS.ErrnoException): void => {
+    if (error.code === 'EPIPE' || error.code === 'ERR_STREAM_DESTROYED') stdoutGone = true;
+    else throw error;
+  };
+  stdout.on('error', onStdoutError);
+  const write = (text: string): void => {
+    if (!stdoutGone) stdout.write(text);
+  };
+  const out = (line: string): void => write(`${line}\n`);
   const err = (line: string): void => void stderr.write(`${line}\n`);
   let exitCode: number = ExitCode.OK;
 
   const program = new Command('storycore')
     .description('Turn a storyboard into a finished, coherent sequence of frames.')
     .option('-w, --workspace <dir>', 'folder holding the run store (storycore.db) and artifacts', '.storycore')
-    .option('--json', 'print JSON lines instead of progress bars (the default when stdout is not a terminal)')
+    .option('--json', 'print JSON instead of text (generate and resume print JSON lines whenever stdout is not a terminal)')
     .exitOverride()
-    .configureOutput({ writeOut: (s) => stdout.write(s), writeErr: (s) => stderr.write(s) })
+    .configureOutput({ writeOut: write, writeErr: (s) => stderr.write(s) })
     .showHelpAfterError();
 
   const version = JSON.parse(await readFile(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
   program.version(version.version);
 
-  const jsonMode = (opts: GlobalOptions): boolean => opts.json === true || !stdout.isTTY;
+  // Progress is for a person at a terminal; a pipe gets machine-readable events. One-shot commands (validate,
+  // runs, status) print text people grep unless --json asks for JSON.
+  const jsonMode = (opts: GlobalOptions): boolean => opts.json === true;
+  const streamJson = (opts: GlobalOptions): boolean => opts.json === true || !stdout.isTTY;
   const service = (opts: RunOptions | GlobalOptions): SequenceGenerationService =>
     new SequenceGenerationService({
       workspace: opts.workspace,
@@ -91,7 +105,7 @@ export async function main(argv: readonly string[], io: { stdout?: NodeJS.WriteS
     opts: RunOptions,
     start: (svc: SequenceGenerationService, view: ProgressView, signal: AbortSignal) => Promise<GenerationResults | null>,
   ): Promise<void> => {
-    const view = jsonMode(opts) ? jsonLinesView((l) => void stdout.write(l)) : terminalView(stderr);
+    const view = streamJson(opts) ? jsonLinesView(write) : terminalView(stderr);
     const svc = service(opts);
     const controller = new AbortController();
     let interrupts = 0;
@@ -135,12 +149,12 @@ export async function main(argv: readonly string[], io: { stdout?: NodeJS.WriteS
 
   const report = (view: ProgressView, opts: GlobalOptions, status: string, runId?: string, message?: string): void => {
     const hint = runId ? `resume with: storycore resume ${runId}` : '';
-    if (jsonMode(opts)) view.note(`run ${status}`, { status, runId: runId ?? null, message: message ?? null });
+    if (streamJson(opts)) view.note(`run ${status}`, { status, runId: runId ?? null, message: message ?? null });
     else err(`Run ${status}${message ? `: ${message}` : ''}.${hint ? ` ${hint}` : ''}`);
   };
 
   const summarize = (r: GenerationResults, opts: GlobalOptions): void => {
-    if (jsonMode(opts)) {
+    if (streamJson(opts)) {
       out(JSON.stringify({ type: 'result', ...r, qaReport: { overallScore: r.qaReport.overallScore, shotScores: r.qaReport.shotScores, autofixApplied: r.qaReport.autofixApplied } }));
       return;
     }
@@ -202,6 +216,7 @@ export async function main(argv: readonly string[], io: { stdout?: NodeJS.WriteS
       const example = await loadProjectFile(join(packageRoot(), 'examples', 'lighthouse', 'project.json'));
       const target = join(resolve(dir), 'project.json');
       await refuseOverwrite(target, o.force);
+      await mkdir(dirname(target), { recursive: true });
       await writeProjectFile(target, example);
       out(`✔ wrote ${target} (${example.shots.length} shots). Next: storycore generate ${target}`);
     });
@@ -216,6 +231,7 @@ export async function main(argv: readonly string[], io: { stdout?: NodeJS.WriteS
     .action(async (dir: string, o: { output: string; style?: string; force?: boolean }) => {
       const { project, warnings } = await importStoryCoreEngine(dir, o.style ? { style: o.style } : {});
       await refuseOverwrite(o.output, o.force);
+      await mkdir(dirname(resolve(o.output)), { recursive: true });
       await writeProjectFile(o.output, project);
       for (const w of warnings) err(`warning: ${w}`);
       out(`✔ imported ${project.shots.length} shots from ${dir} into ${resolve(o.output)}`);
@@ -272,26 +288,38 @@ export async function main(argv: readonly string[], io: { stdout?: NodeJS.WriteS
     await program.parseAsync(argv as string[]);
     return exitCode;
   } catch (error) {
-    if (error instanceof ExitError) return error.exitCode;
-    if (error instanceof CommanderError) {
-      // Help and version are successes; everything else commander rejects is a usage error.
-      return error.exitCode === 0 ? ExitCode.OK : ExitCode.INVALID_INPUT;
-    }
-    if (isCancellation(error)) return ExitCode.CANCELLED;
-    if (error instanceof ValidationError) {
-      err(`✖ ${error.message.split('\n')[0]}`);
-      if (error.issues.length > 0) err(formatValidationIssues(error.issues));
-      return ExitCode.INVALID_INPUT;
-    }
-    if (isStoryCoreError(error) && error.code === ErrorCode.NOT_FOUND) {
-      err(`✖ ${error.message}`);
-      return ExitCode.INVALID_INPUT;
-    }
-    const root = rootCause(error);
-    err(`✖ ${errorMessage(error)}${root !== error ? ` (cause: ${errorMessage(root)})` : ''}`);
-    if (process.env['STORYCORE_DEBUG'] && error instanceof Error) err(error.stack ?? '');
-    return ExitCode.FAILED;
+    return reportError(error, err);
+  } finally {
+    stdout.off('error', onStdoutError);
   }
+}
+
+/** Maps a failure to its exit code and prints it for a person: the message, the issues, never a stack trace. */
+function reportError(error: unknown, err: (line: string) => void): number {
+  if (error instanceof ExitError) return error.exitCode;
+  if (error instanceof CommanderError) {
+    // Help and version are successes; everything else commander rejects is a usage error.
+    return error.exitCode === 0 ? ExitCode.OK : ExitCode.INVALID_INPUT;
+  }
+  if (isCancellation(error)) return ExitCode.CANCELLED;
+  if (error instanceof ValidationError) {
+    const headline = error.message.split('\n')[0] ?? '';
+    err(`✖ ${headline}`);
+    // A lone issue the headline already states (e.g. a JSON syntax error) is not printed twice.
+    const repeated = error.issues.length === 1 && headline.includes(error.issues[0]!.message);
+    if (error.issues.length > 0 && !repeated) err(formatValidationIssues(error.issues));
+    return ExitCode.INVALID_INPUT;
+  }
+  if (isStoryCoreError(error) && error.code === ErrorCode.NOT_FOUND) {
+    err(`✖ ${error.message}`);
+    return ExitCode.INVALID_INPUT;
+  }
+  const root = rootCause(error);
+  const message = errorMessage(error);
+  const rootMessage = errorMessage(root);
+  err(`✖ ${message}${root !== error && !message.includes(rootMessage) ? ` (cause: ${rootMessage})` : ''}`);
+  if (process.env['STORYCORE_DEBUG'] && error instanceof Error) err(error.stack ?? '');
+  return ExitCode.FAILED;
 }
 
 /** `init` and `import` never clobber a project file unless told to. */
@@ -302,7 +330,7 @@ async function refuseOverwrite(path: string, force: boolean | undefined): Promis
   } catch {
     return;
   }
-  throw new ValidationError(`${path} already exists; pass --force to overwrite it`, [{ path, message: 'file exists' }]);
+  throw new ValidationError(`${path} already exists; pass --force to overwrite it`, [], { details: { file: path } });
 }
 
 function runOptions(opts: RunOptions): {
