@@ -1,6 +1,10 @@
 // Runs one generation in a fresh process (so peak RSS is this run's alone) and prints one JSON line.
 // Uses the built package (dist/), as a user would.
-import { SequenceGenerationService, loadProjectFile } from '../dist/index.js';
+import { availableParallelism } from 'node:os';
+
+// As the CLI launcher does (bin/storycore.js): one libuv worker per core, set before the pool starts.
+process.env.UV_THREADPOOL_SIZE ??= String(Math.max(2, availableParallelism()));
+const { SequenceGenerationService, loadProjectFile } = await import('../dist/index.js');
 
 const [projectPath, workspace, outDir] = process.argv.slice(2);
 const project = await loadProjectFile(projectPath);

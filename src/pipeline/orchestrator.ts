@@ -1,4 +1,5 @@
 import { stat } from 'node:fs/promises';
+import sharp from 'sharp';
 import { abortWith, cancellationFrom, throwIfAborted } from '../core/abort.js';
 import { isCancellation } from '../core/errors.js';
 import { deriveOperationSeed } from '../core/seeds.js';
@@ -130,6 +131,9 @@ function generationSize(project: Project, backend: ImageBackend): { width: numbe
  * pixels live only while it is in flight) and CPU work overlaps backend waits.
  */
 export async function runPipeline(project: Project, options: PipelineOptions): Promise<PipelineResult> {
+  // libvips' operation cache keeps decoded inputs for reuse; the pipeline never repeats an operation, so the cache
+  // only holds memory, and it made peak RSS grow with the number of shots.
+  sharp.cache(false);
   const now = options.now ?? Date.now;
   const started = now();
   const { backend, store, artifacts } = options;
@@ -141,9 +145,11 @@ export async function runPipeline(project: Project, options: PipelineOptions): P
   else outer.addEventListener('abort', onOuterAbort, { once: true });
   const signal = inner.signal;
   let silenced = false;
+  let journal: (event: PipelineEvent) => void = () => {};
   const emit = (event: PipelineEvent): void => {
     // After a cancel nothing more reaches the caller: a settled run must not keep reporting.
     if (silenced || (outer.aborted && event.type !== 'run-finished')) return;
+    journal(event);
     options.onEvent?.(event);
   };
 
@@ -158,6 +164,17 @@ export async function runPipeline(project: Project, options: PipelineOptions): P
         options: { project, outDir: options.outDir, failFast: options.failFast ?? false },
       });
   const runId = run.id;
+  let loggedPercent = -1;
+  journal = (event) => {
+    // The run's event log (what a server replays to a client that reconnects): every event but progress, which
+    // is kept at whole percents so a long run does not write thousands of rows.
+    if (event.type === 'progress') {
+      const percent = Math.floor(event.progress);
+      if (percent === loggedPercent) return;
+      loggedPercent = percent;
+    }
+    store.appendEvent(runId, event.type, event);
+  };
   const thresholds: QaThresholds = { ...DEFAULT_QA_THRESHOLDS, ...options.qaThresholds };
   const regenerateBudget = options.regenerateBudget ?? 2;
   const panelSize = options.panelSize ?? 512;
