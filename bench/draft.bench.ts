@@ -25,10 +25,13 @@ async function timeRuns(runs: number, fn: (i: number) => Promise<unknown>): Prom
 }
 
 /** Draft renderer speed: ms per 1920x1080 frame and ms per 1600 px coherence sheet (medians after a warm-up). */
-export async function benchDraft(options: { frameRuns?: number; sheetRuns?: number } = {}): Promise<BenchRow[]> {
+export async function benchDraft(
+  options: { frameRuns?: number; sheetRuns?: number } = {},
+): Promise<BenchRow[]> {
   const backend = createDraftBackend();
   const request = (i: number): GenerationRequest => ({
-    prompt: 'A detective waits under a flickering streetlight in a rain-soaked city street at night, neon reflections',
+    prompt:
+      'A detective waits under a flickering streetlight in a rain-soaked city street at night, neon reflections',
     width: 1920,
     height: 1080,
     seed: 1000 + i,
@@ -53,6 +56,11 @@ export async function benchDraft(options: { frameRuns?: number; sheetRuns?: numb
       unit: 'ms',
       note: `target < ${FRAME_TARGET_MS} ms: ${frame < FRAME_TARGET_MS ? 'met' : 'missed'}`,
     },
-    { group: 'draft', name: `coherence sheet 1600x1600 (9 panels, capacity ${backend.capacity})`, value: Math.round(sheet * 10) / 10, unit: 'ms' },
+    {
+      group: 'draft',
+      name: `coherence sheet 1600x1600 (9 panels, capacity ${backend.capacity})`,
+      value: Math.round(sheet * 10) / 10,
+      unit: 'ms',
+    },
   ];
 }

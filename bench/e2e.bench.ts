@@ -19,12 +19,24 @@ interface ChildResult {
 
 /** A project of `count` shots at 1920×1080, cycling the lighthouse example's shots with distinct ids and prompts. */
 async function writeProject(dir: string, count: number): Promise<string> {
-  const example = JSON.parse(await readFile(EXAMPLE, 'utf8')) as { shots: Array<Record<string, unknown>> } & Record<string, unknown>;
+  const example = JSON.parse(await readFile(EXAMPLE, 'utf8')) as {
+    shots: Array<Record<string, unknown>>;
+  } & Record<string, unknown>;
   const shots = Array.from({ length: count }, (_, i) => {
     const base = example.shots[i % example.shots.length]!;
-    return { ...base, id: `shot-${String(i + 1).padStart(3, '0')}`, prompt: `${String(base['prompt'])} (take ${Math.floor(i / example.shots.length) + 1})` };
+    return {
+      ...base,
+      id: `shot-${String(i + 1).padStart(3, '0')}`,
+      prompt: `${String(base['prompt'])} (take ${Math.floor(i / example.shots.length) + 1})`,
+    };
   });
-  const project = { ...example, id: `bench-${count}`, name: `Bench ${count}`, output: { width: 1920, height: 1080 }, shots };
+  const project = {
+    ...example,
+    id: `bench-${count}`,
+    name: `Bench ${count}`,
+    output: { width: 1920, height: 1080 },
+    shots,
+  };
   const path = join(dir, `bench-${count}.json`);
   await writeFile(path, JSON.stringify(project));
   return path;
@@ -53,13 +65,49 @@ export async function benchEndToEnd(options: { bigShots?: number } = {}): Promis
     const rssRatio = large.peakRssMB / first.peakRssMB;
     const rerunPct = (rerun.durationMs / first.durationMs) * 100;
     return [
-      { group: g, name: '24 shots: wall time', value: first.durationMs / 1000, unit: 's', note: `${(first.durationMs / 24).toFixed(0)} ms/shot, ${first.executed} steps` },
+      {
+        group: g,
+        name: '24 shots: wall time',
+        value: first.durationMs / 1000,
+        unit: 's',
+        note: `${(first.durationMs / 24).toFixed(0)} ms/shot, ${first.executed} steps`,
+      },
       { group: g, name: '24 shots: peak RSS', value: first.peakRssMB, unit: 'MB' },
-      { group: g, name: `${big} shots: wall time`, value: large.durationMs / 1000, unit: 's', note: `${(large.durationMs / big).toFixed(0)} ms/shot` },
-      { group: g, name: `${big} shots: peak RSS`, value: large.peakRssMB, unit: 'MB', note: `target ≤ 400 MB: ${large.peakRssMB <= 400 ? 'met' : 'MISSED'}` },
-      { group: g, name: `peak RSS ${big} / 24 shots`, value: rssRatio, unit: '×', note: `target ≤ 1.2×: ${rssRatio <= 1.2 ? 'met' : 'MISSED'}` },
-      { group: g, name: 'unchanged rerun (24 shots)', value: rerun.durationMs, unit: 'ms', note: `${rerun.reused} steps reused, ${rerun.executed} run` },
-      { group: g, name: 'rerun / first run', value: rerunPct, unit: '%', note: `target ≤ 5 %: ${rerunPct <= 5 ? 'met' : 'MISSED'}` },
+      {
+        group: g,
+        name: `${big} shots: wall time`,
+        value: large.durationMs / 1000,
+        unit: 's',
+        note: `${(large.durationMs / big).toFixed(0)} ms/shot`,
+      },
+      {
+        group: g,
+        name: `${big} shots: peak RSS`,
+        value: large.peakRssMB,
+        unit: 'MB',
+        note: `target ≤ 400 MB: ${large.peakRssMB <= 400 ? 'met' : 'MISSED'}`,
+      },
+      {
+        group: g,
+        name: `peak RSS ${big} / 24 shots`,
+        value: rssRatio,
+        unit: '×',
+        note: `target ≤ 1.2×: ${rssRatio <= 1.2 ? 'met' : 'MISSED'}`,
+      },
+      {
+        group: g,
+        name: 'unchanged rerun (24 shots)',
+        value: rerun.durationMs,
+        unit: 'ms',
+        note: `${rerun.reused} steps reused, ${rerun.executed} run`,
+      },
+      {
+        group: g,
+        name: 'rerun / first run',
+        value: rerunPct,
+        unit: '%',
+        note: `target ≤ 5 %: ${rerunPct <= 5 ? 'met' : 'MISSED'}`,
+      },
     ];
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -11,7 +11,13 @@ const only = process.argv.slice(2);
 const suites: Array<[string, () => Promise<BenchRow[]>]> = [
   ['draft', () => benchDraft()],
   ['images', () => benchImages()],
-  ['e2e', () => benchEndToEnd(process.env['BENCH_BIG_SHOTS'] ? { bigShots: Number(process.env['BENCH_BIG_SHOTS']) } : {})],
+  [
+    'e2e',
+    () =>
+      benchEndToEnd(
+        process.env['BENCH_BIG_SHOTS'] ? { bigShots: Number(process.env['BENCH_BIG_SHOTS']) } : {},
+      ),
+  ],
 ];
 
 function fmt(value: number): string {
@@ -32,5 +38,7 @@ for (const row of rows) {
     group = row.group;
     console.log(`\n${group}`);
   }
-  console.log(`  ${row.name.padEnd(52)} ${fmt(row.value).padStart(10)} ${row.unit.padEnd(6)} ${row.note ?? ''}`);
+  console.log(
+    `  ${row.name.padEnd(52)} ${fmt(row.value).padStart(10)} ${row.unit.padEnd(6)} ${row.note ?? ''}`,
+  );
 }

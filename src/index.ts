@@ -4,7 +4,12 @@
  */
 
 // The note's service: generateSequence / cancel / isGenerating / getPartialResults.
-export { SequenceGenerationService, sequenceGenerationService, runPipeline, PIPELINE_VERSION } from './pipeline/index.js';
+export {
+  SequenceGenerationService,
+  sequenceGenerationService,
+  runPipeline,
+  PIPELINE_VERSION,
+} from './pipeline/index.js';
 export type {
   GenerateSequenceOptions,
   GenerationResults,
@@ -34,7 +39,13 @@ export {
   isGenerationComplete,
   hasGenerationError,
 } from './core/index.js';
-export type { GenerationStage, PipelineStage, GenerationStatus, ProgressCalculation, StageTiming } from './core/index.js';
+export type {
+  GenerationStage,
+  PipelineStage,
+  GenerationStatus,
+  ProgressCalculation,
+  StageTiming,
+} from './core/index.js';
 
 // Errors, retry and recovery (the note's generationErrorHandling).
 export {
@@ -122,7 +133,13 @@ export type {
 export { buildCoherenceSheet, measureVisualDna } from './stages/coherence/index.js';
 export type { CoherenceSheet, VisualDna } from './stages/coherence/index.js';
 export { promoteFrame } from './stages/promote/index.js';
-export { measureFrame, assessFrame, autofixFrame, buildQaReport, DEFAULT_QA_THRESHOLDS } from './stages/qa/index.js';
+export {
+  measureFrame,
+  assessFrame,
+  autofixFrame,
+  buildQaReport,
+  DEFAULT_QA_THRESHOLDS,
+} from './stages/qa/index.js';
 export type { QaReport, QaThresholds, FrameMetrics, ShotQaResult } from './stages/qa/index.js';
 export { exportPackage, verifyExport, stableManifestView } from './stages/export/index.js';
 export type { ExportManifest } from './stages/export/index.js';

@@ -27,8 +27,16 @@ function project(overrides: Record<string, unknown> = {}): Project {
     name: 'The Lighthouse',
     style: { prompt: 'moody cinematic storyboard, teal and amber grade, volumetric light' },
     shots: [
-      { id: 'shot-01', prompt: 'A lighthouse on a cliff at dusk, storm gathering over the sea', camera: 'establishing wide' },
-      { id: 'shot-02', prompt: 'The keeper climbs the spiral stairs with a lantern', camera: 'low angle medium' },
+      {
+        id: 'shot-01',
+        prompt: 'A lighthouse on a cliff at dusk, storm gathering over the sea',
+        camera: 'establishing wide',
+      },
+      {
+        id: 'shot-02',
+        prompt: 'The keeper climbs the spiral stairs with a lantern',
+        camera: 'low angle medium',
+      },
       { id: 'shot-03', prompt: 'Close on the keeper’s face lit by the lamp', camera: 'close-up' },
       { id: 'shot-04', prompt: 'A ship fights the waves below the cliff', camera: 'aerial' },
     ],
@@ -59,7 +67,12 @@ describe('panel prompts and requests', () => {
 
   it('derives panels from the style alone, so editing a shot never changes the look lock', () => {
     const p = project();
-    const edited = { ...p, shots: p.shots.map((s, i) => (i === 0 ? { ...s, prompt: 'an entirely different first shot prompt' } : s)) };
+    const edited = {
+      ...p,
+      shots: p.shots.map((s, i) =>
+        i === 0 ? { ...s, prompt: 'an entirely different first shot prompt' } : s,
+      ),
+    };
     expect(derivePanelPrompts(edited)).toEqual(derivePanelPrompts(p));
     const restyled = { ...p, style: { ...p.style, prompt: 'flat pastel watercolour' } };
     expect(derivePanelPrompts(restyled)).not.toEqual(derivePanelPrompts(p));
@@ -157,7 +170,9 @@ describe('sheet composition', () => {
     const panels = Array.from({ length: 9 }, (_, i) => solid(10, 10, [i * 20, 255 - i * 20, 7]));
     const sheet = composeSheet(panels, 10, 2);
     expect(sheet.width).toBe(3 * 10 + 4 * 2);
-    const at = (x: number, y: number): number[] => [...sheet.data.subarray((y * sheet.width + x) * 3, (y * sheet.width + x) * 3 + 3)];
+    const at = (x: number, y: number): number[] => [
+      ...sheet.data.subarray((y * sheet.width + x) * 3, (y * sheet.width + x) * 3 + 3),
+    ];
     expect(at(0, 0)).toEqual([...hexToRgb(GUTTER_COLOUR)]);
     expect(at(2, 2)).toEqual([0, 255, 7]);
     expect(at(2 + 12 * 2 + 9, 2 + 12 * 1)).toEqual([5 * 20, 255 - 5 * 20, 7]);
@@ -166,7 +181,13 @@ describe('sheet composition', () => {
 
   it('refuses panels of the wrong count or size', () => {
     expect(() => composeSheet([solid(4, 4, [0, 0, 0])], 4, 1)).toThrow(ValidationError);
-    expect(() => composeSheet(Array.from({ length: 9 }, () => solid(4, 5, [0, 0, 0])), 4, 1)).toThrow(ValidationError);
+    expect(() =>
+      composeSheet(
+        Array.from({ length: 9 }, () => solid(4, 5, [0, 0, 0])),
+        4,
+        1,
+      ),
+    ).toThrow(ValidationError);
   });
 });
 
@@ -177,12 +198,16 @@ describe('master coherence sheet with the draft renderer', () => {
     const p = project();
     const fractions: number[] = [];
     const seen: number[] = [];
-    const sheet = await buildCoherenceSheet(p, backend, { onProgress: (e) => fractions.push(e.fraction), onPanel: (r) => seen.push(r.panel.index) });
+    const sheet = await buildCoherenceSheet(p, backend, {
+      onProgress: (e) => fractions.push(e.fraction),
+      onPanel: (r) => seen.push(r.panel.index),
+    });
     expect(sheet.raster.width).toBe(1600);
     expect(sheet.raster.height).toBe(1600);
     expect(sheet.panels.map((x) => x.index)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
     expect([...seen].sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
-    for (let i = 1; i < fractions.length; i++) expect(fractions[i]!).toBeGreaterThanOrEqual(fractions[i - 1]!);
+    for (let i = 1; i < fractions.length; i++)
+      expect(fractions[i]!).toBeGreaterThanOrEqual(fractions[i - 1]!);
     expect(fractions.at(-1)).toBe(1);
 
     expect(sheet.dna.palette.length).toBeGreaterThanOrEqual(6);
@@ -192,17 +217,27 @@ describe('master coherence sheet with the draft renderer', () => {
     expect(paletteDistance(sheet.dna.palette, style)).toBeLessThan(8);
 
     const again = await renderSheetPanel(p, backend, 4);
-    const fromSheet = composeSheet(Array.from({ length: 9 }, () => again.raster), 512, 16);
+    const fromSheet = composeSheet(
+      Array.from({ length: 9 }, () => again.raster),
+      512,
+      16,
+    );
     // Panel 5 (centre) of the built sheet is byte-identical to a fresh render of panel index 4.
     const offset = (y: number): number => ((16 + 528 + y) * 1600 + 16 + 528) * 3;
     for (const y of [0, 100, 511]) {
-      expect(sheet.raster.data.subarray(offset(y), offset(y) + 512 * 3).equals(fromSheet.data.subarray(offset(y), offset(y) + 512 * 3))).toBe(true);
+      expect(
+        sheet.raster.data
+          .subarray(offset(y), offset(y) + 512 * 3)
+          .equals(fromSheet.data.subarray(offset(y), offset(y) + 512 * 3)),
+      ).toBe(true);
     }
   });
 
   it('measures the DNA on the panels only, not on the gutters', async () => {
     const p = project({ style: { prompt: 'bright pastel picture book, cream paper' } });
-    const panels = await Promise.all(Array.from({ length: 9 }, (_, i) => renderSheetPanel(p, backend, i, { panelSize: 128 })));
+    const panels = await Promise.all(
+      Array.from({ length: 9 }, (_, i) => renderSheetPanel(p, backend, i, { panelSize: 128 })),
+    );
     const rasters = panels.map((x) => x.raster);
     const composed = composeSheet(rasters, 128, 16);
     const onPanels = measureSheetDna(rasters);
@@ -270,7 +305,9 @@ describe('master coherence sheet with the draft renderer', () => {
         }
       },
     };
-    await expect(buildCoherenceSheet(project(), flaky, { panelSize: 128 })).rejects.toThrow('GPU fell over on panel 2');
+    await expect(buildCoherenceSheet(project(), flaky, { panelSize: 128 })).rejects.toThrow(
+      'GPU fell over on panel 2',
+    );
     // Panels 1 and 3 were in flight and were cancelled; nothing new started after the failure.
     expect(started).toEqual([1, 2, 3]);
     expect(cancelled.sort()).toEqual([1, 3]);

@@ -109,7 +109,8 @@ describe('draft renderer', () => {
       ['MCU', 'medium-close'],
     ];
     for (const [camera, type] of cases) {
-      const m = (await backend.generate({ ...base, width: 96, height: 64, camera })).metadata as DraftMetadata;
+      const m = (await backend.generate({ ...base, width: 96, height: 64, camera }))
+        .metadata as DraftMetadata;
       expect(m.framing.type, camera).toBe(type);
     }
   });
@@ -122,7 +123,9 @@ describe('draft renderer', () => {
     const drift = paletteDistance(measured, reference);
     expect(drift).toBeLessThan(6);
     // And another palette is clearly farther away, so the check can fail.
-    const other = ['#ff2bd6', '#00e5ff', '#7a00ff', '#0b0620', '#c7e9c0'].map((hex) => ({ lab: rgbToLab(...hexToRgb(hex)) }));
+    const other = ['#ff2bd6', '#00e5ff', '#7a00ff', '#0b0620', '#c7e9c0'].map((hex) => ({
+      lab: rgbToLab(...hexToRgb(hex)),
+    }));
     expect(paletteDistance(measured, other)).toBeGreaterThan(drift * 2);
   });
 
@@ -132,13 +135,17 @@ describe('draft renderer', () => {
     const band = Math.floor(base.height * 0.85);
     let differing = 0;
     for (let y = band; y < base.height; y++) {
-      for (let x = 0; x < base.width; x++) if (Math.abs(luma(a.raster, x, y) - luma(b.raster, x, y)) > 40) differing++;
+      for (let x = 0; x < base.width; x++)
+        if (Math.abs(luma(a.raster, x, y) - luma(b.raster, x, y)) > 40) differing++;
     }
     expect(differing).toBeGreaterThan(50);
   });
 
   it('survives prompts with XML metacharacters and control characters', async () => {
-    const { raster } = await backend.generate({ ...base, prompt: 'A <sign> reads "EAT & DRINK" — it\'s 5 > 3 ]]> \u0001 &amp;' });
+    const { raster } = await backend.generate({
+      ...base,
+      prompt: 'A <sign> reads "EAT & DRINK" — it\'s 5 > 3 ]]> \u0001 &amp;',
+    });
     expect(raster.width).toBe(base.width);
   });
 
@@ -155,7 +162,13 @@ describe('draft renderer', () => {
     const dir = await mkdtemp(join(tmpdir(), 'draft-determinism-'));
     try {
       const entry = resolve('src/backends/index.ts');
-      const request = { ...base, width: 640, height: 360, camera: 'over-the-shoulder, push in', palette: ['#123456', '#abcdef', '#fedcba'] };
+      const request = {
+        ...base,
+        width: 640,
+        height: 360,
+        camera: 'over-the-shoulder, push in',
+        palette: ['#123456', '#abcdef', '#fedcba'],
+      };
       const script = join(dir, 'render.mts');
       await writeFile(
         script,

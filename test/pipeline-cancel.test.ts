@@ -49,7 +49,8 @@ async function resumeToCompletion(runId: string): Promise<string[]> {
 describe('cancelling a run', () => {
   it('while shots are being drawn settles within 1 s, says nothing more, and a resume finishes the rest', async () => {
     ws = await createTempWorkspace();
-    const trigger = (e: PipelineEvent): boolean => e.type === 'step-started' && e.stepId === `generate:${shotId(2)}`;
+    const trigger = (e: PipelineEvent): boolean =>
+      e.type === 'step-started' && e.stepId === `generate:${shotId(2)}`;
     const run = await runOn(ws, project, { cancelWhen: trigger });
 
     const latency = run.settledAt - run.abortedAt!;
@@ -70,7 +71,10 @@ describe('cancelling a run', () => {
 
   it('while the backend hangs reaches the backend call itself, settles within 1 s and relays no late progress', async () => {
     ws = await createTempWorkspace();
-    const backend = new FaultInjectingBackend().inject({ purpose: 'shot', fault: { kind: 'hang', chatter: true } });
+    const backend = new FaultInjectingBackend().inject({
+      purpose: 'shot',
+      fault: { kind: 'hang', chatter: true },
+    });
     const controller = new AbortController();
     let abortedAt = 0;
     const lateEvents: PipelineEvent[] = [];
@@ -121,7 +125,8 @@ describe('cancelling a run', () => {
   it('while the export is being written leaves no package behind, and a resume writes only the export', async () => {
     ws = await createTempWorkspace();
     // The first progress report from inside exportPackage: files are being written to the temp folder.
-    const trigger = (e: PipelineEvent): boolean => e.type === 'progress' && e.stage === 'export' && e.stageProgress > 0;
+    const trigger = (e: PipelineEvent): boolean =>
+      e.type === 'progress' && e.stage === 'export' && e.stageProgress > 0;
     const run = await runOn(ws, project, { cancelWhen: trigger });
 
     expect(run.settledAt - run.abortedAt!).toBeLessThan(CANCEL_BUDGET_MS);

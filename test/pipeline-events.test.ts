@@ -22,13 +22,9 @@ describe('the run event log', () => {
     // Everything but progress is logged exactly as the caller received it.
     const delivered = run.events.filter((e) => e.type !== 'progress');
     expect(logged.filter((e) => e.type !== 'progress').map((e) => e.payload)).toEqual(delivered);
-    expect(logged.filter((e) => e.type === 'stage-completed').map((e) => (e.payload as { stage: string }).stage)).toEqual([
-      'grid',
-      'comfyui',
-      'promotion',
-      'qa',
-      'export',
-    ]);
+    expect(
+      logged.filter((e) => e.type === 'stage-completed').map((e) => (e.payload as { stage: string }).stage),
+    ).toEqual(['grid', 'comfyui', 'promotion', 'qa', 'export']);
     const percents = logged
       .filter((e) => e.type === 'progress')
       .map((e) => Math.floor((e.payload as { progress: number }).progress));

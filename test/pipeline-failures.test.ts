@@ -48,10 +48,14 @@ describe('a shot that fails for good', () => {
     expect(failuresOf(run.events, `generate:${broken}`).map((e) => e.next)).toEqual(['give-up']);
     const stored = ws.store().runs.getRun(result.runId)!;
     expect(stored.status).toBe('failed');
-    expect(stored.error?.message).toContain(`${broken} (comfyui: node 3 (KSampler): value not in list: sampler_name)`);
+    expect(stored.error?.message).toContain(
+      `${broken} (comfyui: node 3 (KSampler): value not in list: sampler_name)`,
+    );
     const journal = ws.store().runs.listSteps(result.runId);
     expect(journal.find((s) => s.stepId === `generate:${broken}`)?.status).toBe('failed');
-    expect(journal.filter((s) => s.stepId.startsWith(`promote:${broken}`) || s.stepId === 'export')).toEqual([]);
+    expect(journal.filter((s) => s.stepId.startsWith(`promote:${broken}`) || s.stepId === 'export')).toEqual(
+      [],
+    );
 
     const bookmark = lastExecutionId(ws);
     const healed = new FaultInjectingBackend();
@@ -71,7 +75,9 @@ describe('a shot that fails for good', () => {
 
     expect(run.error).toBeUndefined();
     expect(run.result?.status).toBe('failed');
-    expect(run.result!.failures.map((f) => [f.shotId, f.error.code])).toEqual([[broken, ErrorCode.BACKEND_REJECTED]]);
+    expect(run.result!.failures.map((f) => [f.shotId, f.error.code])).toEqual([
+      [broken, ErrorCode.BACKEND_REJECTED],
+    ]);
     expect(run.result!.shots.map((s) => s.shotId)).toEqual([shotId(1)]);
     const drawn = new Set(backend.calls.filter((c) => c.purpose === 'shot').map((c) => c.label));
     expect([...drawn]).toEqual([shotId(1), broken]);
@@ -87,11 +93,17 @@ describe('a sheet panel that fails for good', () => {
     const run = await runOn(ws, project, { backend });
 
     expect(run.result).toBeUndefined();
-    expect(run.error).toMatchObject({ code: ErrorCode.BACKEND_REJECTED, message: 'backend rejected the request for panel-1' });
+    expect(run.error).toMatchObject({
+      code: ErrorCode.BACKEND_REJECTED,
+      message: 'backend rejected the request for panel-1',
+    });
     expect(backend.calls.filter((c) => c.purpose === 'shot')).toEqual([]);
     const stored = ws.store().runs.getRun(run.runId!)!;
     expect(stored.status).toBe('failed');
-    expect(stored.error).toMatchObject({ code: ErrorCode.BACKEND_REJECTED, rootCause: 'node 3 (KSampler): value not in list: sampler_name' });
+    expect(stored.error).toMatchObject({
+      code: ErrorCode.BACKEND_REJECTED,
+      rootCause: 'node 3 (KSampler): value not in list: sampler_name',
+    });
     expect(run.events.at(-1)).toMatchObject({ type: 'run-finished', status: 'failed' });
   });
 });
@@ -108,10 +120,18 @@ describe('retries', () => {
     for (const id of others(flaky)) expect(backend.callsFor(id, 'shot')).toHaveLength(1);
     // The sheet was not redone for the shot's sake: each panel was drawn once.
     expect(backend.calls.filter((c) => c.purpose === 'sheet-panel')).toHaveLength(9);
-    const step = ws.store().runs.listSteps(run.runId!).find((s) => s.stepId === `generate:${flaky}`);
+    const step = ws
+      .store()
+      .runs.listSteps(run.runId!)
+      .find((s) => s.stepId === `generate:${flaky}`);
     expect(step).toMatchObject({ status: 'done', attempts: 2 });
     expect(failuresOf(run.events, `generate:${flaky}`)).toEqual([
-      expect.objectContaining({ attempt: 1, next: 'retry', delayMs: 0, error: expect.objectContaining({ code: ErrorCode.BACKEND_UNREACHABLE }) }),
+      expect.objectContaining({
+        attempt: 1,
+        next: 'retry',
+        delayMs: 0,
+        error: expect.objectContaining({ code: ErrorCode.BACKEND_UNREACHABLE }),
+      }),
     ]);
   });
 
@@ -137,10 +157,18 @@ describe('retries', () => {
       {
         shotId: down,
         stage: 'comfyui',
-        error: expect.objectContaining({ code: ErrorCode.BACKEND_UNREACHABLE, rootCause: 'connect ECONNREFUSED 127.0.0.1:8188' }),
+        error: expect.objectContaining({
+          code: ErrorCode.BACKEND_UNREACHABLE,
+          rootCause: 'connect ECONNREFUSED 127.0.0.1:8188',
+        }),
       },
     ]);
-    expect(ws.store().runs.listSteps(run.runId!).find((s) => s.stepId === `generate:${down}`)).toMatchObject({
+    expect(
+      ws
+        .store()
+        .runs.listSteps(run.runId!)
+        .find((s) => s.stepId === `generate:${down}`),
+    ).toMatchObject({
       status: 'failed',
       attempts: 2,
     });

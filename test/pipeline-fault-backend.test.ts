@@ -39,8 +39,11 @@ describe('the fault-injecting backend', () => {
 
   it('fails only the first N calls when told how many times, then draws for real', async () => {
     const backend = new FaultInjectingBackend().failShot('shot-01', { kind: 'unreachable', times: 2 });
-    for (let i = 0; i < 2; i++) await expect(backend.generate(request)).rejects.toBeInstanceOf(BackendUnreachableError);
-    await expect(backend.generate(request)).resolves.toMatchObject({ metadata: { backend: 'draft', draft: true } });
+    for (let i = 0; i < 2; i++)
+      await expect(backend.generate(request)).rejects.toBeInstanceOf(BackendUnreachableError);
+    await expect(backend.generate(request)).resolves.toMatchObject({
+      metadata: { backend: 'draft', draft: true },
+    });
     expect(backend.callsFor('shot-01').map((c) => [c.attempt, c.outcome])).toEqual([
       [1, 'failed'],
       [2, 'failed'],

@@ -8,7 +8,13 @@ import { stableManifestView } from '../src/stages/export/index.js';
 import type { ExportManifest } from '../src/stages/export/manifest.js';
 import { FaultInjectingBackend } from './helpers/fault-injecting-backend.js';
 import { executedSince, lastExecutionId, runOn } from './helpers/pipeline-harness.js';
-import { makeProject, shotId, withPanelPrompt, withShotPrompt, withStylePrompt } from './helpers/project-factory.js';
+import {
+  makeProject,
+  shotId,
+  withPanelPrompt,
+  withShotPrompt,
+  withStylePrompt,
+} from './helpers/project-factory.js';
 import { allStepIds, sheetStepIds, shotStepIds, sorted } from './helpers/step-ids.js';
 import { createTempWorkspace, type TempWorkspace } from './helpers/temp-workspace.js';
 
@@ -31,7 +37,12 @@ async function workspace(): Promise<TempWorkspace> {
   return w;
 }
 
-async function succeed(ws: TempWorkspace, project: Project, backend = new FaultInjectingBackend(), fresh = false): Promise<PipelineResult> {
+async function succeed(
+  ws: TempWorkspace,
+  project: Project,
+  backend = new FaultInjectingBackend(),
+  fresh = false,
+): Promise<PipelineResult> {
   const run = await runOn(ws, project, { backend, fresh });
   expect(run.error).toBeUndefined();
   expect(run.result?.status).toBe('succeeded');
@@ -56,7 +67,8 @@ const changes: Change[] = [
   },
   {
     change: 'the prompt of shot 1',
-    edit: (p) => withShotPrompt(p, shotId(1), 'A lone lighthouse at dawn under a clearing sky, gulls circling'),
+    edit: (p) =>
+      withShotPrompt(p, shotId(1), 'A lone lighthouse at dawn under a clearing sky, gulls circling'),
     expected: [...shotStepIds([shotId(1)]), 'export'],
   },
   {
@@ -75,34 +87,44 @@ const changes: Change[] = [
 ];
 
 describe('rerunning a project after a change', () => {
-  it.each(changes)('after changing $change recomputes exactly what depends on it', async ({ from, edit, fresh, expected }) => {
-    const ws = await workspace();
-    const original = from ?? base;
-    const first = await succeed(ws, original);
-    const edited = edit(original);
-    const bookmark = lastExecutionId(ws);
-    const backend = new FaultInjectingBackend();
-    const second = await succeed(ws, edited, backend, fresh ?? false);
+  it.each(changes)(
+    'after changing $change recomputes exactly what depends on it',
+    async ({ from, edit, fresh, expected }) => {
+      const ws = await workspace();
+      const original = from ?? base;
+      const first = await succeed(ws, original);
+      const edited = edit(original);
+      const bookmark = lastExecutionId(ws);
+      const backend = new FaultInjectingBackend();
+      const second = await succeed(ws, edited, backend, fresh ?? false);
 
-    expect(sorted(second.executedSteps)).toEqual(sorted(expected));
-    expect(sorted(executedSince(ws, second.runId, bookmark))).toEqual(sorted(expected));
-    expect(sorted(second.reusedSteps)).toEqual(sorted(allStepIds(base).filter((s) => !expected.includes(s))));
-    // Generation work is what the backend was asked for: nothing when nothing changed.
-    const generated = expected.filter((s) => s.startsWith('generate:') || s.startsWith('sheet:panel-'));
-    expect(backend.calls.filter((c) => c.purpose !== 'regenerate')).toHaveLength(generated.length);
-    // Frames of shots that were not recomputed are the very same artifacts.
-    for (const shot of second.shots) {
-      const before = first.shots.find((s) => s.shotId === shot.shotId)!;
-      if (!expected.includes(`qa:${shot.shotId}`)) expect(shot.frameSha256).toBe(before.frameSha256);
-    }
-    if (expected.includes('export') && !fresh) expect(second.export!.dir).not.toBe(first.export!.dir);
-  });
+      expect(sorted(second.executedSteps)).toEqual(sorted(expected));
+      expect(sorted(executedSince(ws, second.runId, bookmark))).toEqual(sorted(expected));
+      expect(sorted(second.reusedSteps)).toEqual(
+        sorted(allStepIds(base).filter((s) => !expected.includes(s))),
+      );
+      // Generation work is what the backend was asked for: nothing when nothing changed.
+      const generated = expected.filter((s) => s.startsWith('generate:') || s.startsWith('sheet:panel-'));
+      expect(backend.calls.filter((c) => c.purpose !== 'regenerate')).toHaveLength(generated.length);
+      // Frames of shots that were not recomputed are the very same artifacts.
+      for (const shot of second.shots) {
+        const before = first.shots.find((s) => s.shotId === shot.shotId)!;
+        if (!expected.includes(`qa:${shot.shotId}`)) expect(shot.frameSha256).toBe(before.frameSha256);
+      }
+      if (expected.includes('export') && !fresh) expect(second.export!.dir).not.toBe(first.export!.dir);
+    },
+  );
 
   it('after an edited shot prompt gives that shot, and only that shot, a new frame', async () => {
     const ws = await workspace();
     const first = await succeed(ws, base);
-    const second = await succeed(ws, withShotPrompt(base, shotId(2), 'The keeper drops the logbook as thunder shakes the tower'));
-    const changed = second.shots.filter((s, i) => s.frameSha256 !== first.shots[i]!.frameSha256).map((s) => s.shotId);
+    const second = await succeed(
+      ws,
+      withShotPrompt(base, shotId(2), 'The keeper drops the logbook as thunder shakes the tower'),
+    );
+    const changed = second.shots
+      .filter((s, i) => s.frameSha256 !== first.shots[i]!.frameSha256)
+      .map((s) => s.shotId);
     expect(changed).toEqual([shotId(2)]);
     expect(second.sheet.sha256).toBe(first.sheet.sha256);
   });
@@ -121,7 +143,9 @@ async function frameHashes(dir: string): Promise<Record<string, string>> {
   const names = (await readdir(join(dir, 'shots'))).filter((n) => n.endsWith('.png')).sort();
   const out: Record<string, string> = {};
   for (const name of names) {
-    out[name] = createHash('sha256').update(await readFile(join(dir, 'shots', name))).digest('hex');
+    out[name] = createHash('sha256')
+      .update(await readFile(join(dir, 'shots', name)))
+      .digest('hex');
   }
   return out;
 }

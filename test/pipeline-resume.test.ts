@@ -124,9 +124,12 @@ describe('resuming a run of a six-shot project', () => {
 
       expect(runs.getRun(runId)?.status).toBe(row.endedAs);
       if (row.endedAs === 'cancelled') expect(isCancellation(built.error)).toBe(true);
-      if (row.endedAs === 'failed') expect(built.result?.failures.map((f) => f.shotId)).toEqual(shots(4, SHOTS));
+      if (row.endedAs === 'failed')
+        expect(built.result?.failures.map((f) => f.shotId)).toEqual(shots(4, SHOTS));
       const everything = allStepIds(project);
-      expect(sorted(finishedInJournal(ws, runId))).toEqual(sorted(everything.filter((s) => !row.expected.includes(s))));
+      expect(sorted(finishedInJournal(ws, runId))).toEqual(
+        sorted(everything.filter((s) => !row.expected.includes(s))),
+      );
 
       const bookmark = lastExecutionId(ws);
       const backend = new FaultInjectingBackend();
@@ -141,14 +144,20 @@ describe('resuming a run of a six-shot project', () => {
       else expect(resumed.runId).not.toBe(runId);
       expect(sorted(resumed.result!.executedSteps)).toEqual(sorted(row.expected));
       expect(sorted(executedSince(ws, resumed.runId!, bookmark))).toEqual(sorted(row.expected));
-      expect(sorted(resumed.result!.reusedSteps)).toEqual(sorted(everything.filter((s) => !row.expected.includes(s))));
+      expect(sorted(resumed.result!.reusedSteps)).toEqual(
+        sorted(everything.filter((s) => !row.expected.includes(s))),
+      );
       // The backend saw only the work that was missing: no panel or shot is drawn twice.
-      const drawnPanels = backend.calls.filter((c) => c.purpose === 'sheet-panel').map((c) => `sheet:${c.label}`);
+      const drawnPanels = backend.calls
+        .filter((c) => c.purpose === 'sheet-panel')
+        .map((c) => `sheet:${c.label}`);
       expect(sorted(drawnPanels)).toEqual(sorted(row.expected.filter((s) => s.startsWith('sheet:panel-'))));
       const drawnShots = backend.calls.filter((c) => c.purpose === 'shot').map((c) => `generate:${c.label}`);
       expect(sorted(drawnShots)).toEqual(sorted(row.expected.filter((s) => s.startsWith('generate:'))));
       // Over both runs every step finished exactly once.
-      const done = runs.listExecutions({ projectId: project.id, limit: 10_000 }).filter((e) => e.outcome === 'done');
+      const done = runs
+        .listExecutions({ projectId: project.id, limit: 10_000 })
+        .filter((e) => e.outcome === 'done');
       expect(sorted(done.map((e) => e.stepId))).toEqual(sorted(everything));
       expect(runs.getRun(resumed.runId!)?.status).toBe('succeeded');
     },
@@ -161,13 +170,19 @@ const KILL_TARGET = fileURLToPath(new URL('./helpers/kill-target.ts', import.met
 async function runAndKill(ws: TempWorkspace, p: Project, stepId: string): Promise<string> {
   const projectPath = join(ws.root, 'project.json');
   await writeFile(projectPath, JSON.stringify(p));
-  const child = spawn(process.execPath, ['--import', 'tsx', KILL_TARGET, ws.workspace, ws.outDir, projectPath, stepId], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', KILL_TARGET, ws.workspace, ws.outDir, projectPath, stepId],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   let err = '';
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+  const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+    child.on('exit', (_code, signal) => resolve(signal)),
+  );
   await new Promise<void>((resolve, reject) => {
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
@@ -192,7 +207,9 @@ describe('a run whose process is killed', () => {
     expect(runs.markStaleRunsInterrupted()).toEqual([runId]);
     expect(runs.getRun(runId)?.status).toBe('interrupted');
     expect(runs.findLatestResumable(project.id)?.id).toBe(runId);
-    expect(sorted(finishedInJournal(ws, runId))).toEqual(sorted([...sheetStepIds(), ...shotStepIds(shots(1, 2))]));
+    expect(sorted(finishedInJournal(ws, runId))).toEqual(
+      sorted([...sheetStepIds(), ...shotStepIds(shots(1, 2))]),
+    );
 
     const bookmark = lastExecutionId(ws);
     const resumed = await runOn(ws, project, { runId });

@@ -23,7 +23,9 @@ afterEach(async () => {
   ws = undefined;
 });
 
-async function setUp(backend = new FaultInjectingBackend()): Promise<{ service: SequenceGenerationService; backend: FaultInjectingBackend }> {
+async function setUp(
+  backend = new FaultInjectingBackend(),
+): Promise<{ service: SequenceGenerationService; backend: FaultInjectingBackend }> {
   ws = await createTempWorkspace('storycore-service-');
   service = new SequenceGenerationService({ workspace: ws.workspace, outDir: ws.outDir, backend });
   return { service, backend };
@@ -131,7 +133,11 @@ describe('SequenceGenerationService', () => {
     expect(results?.success).toBe(false);
     expect(results?.generatedShots.map((s) => s.shotId)).toEqual([shotId(1)]);
     expect(results?.errors).toEqual([
-      expect.objectContaining({ shotId: shotId(2), code: ErrorCode.BACKEND_UNREACHABLE, rootCause: 'connect ECONNREFUSED 10.0.0.7:8188' }),
+      expect.objectContaining({
+        shotId: shotId(2),
+        code: ErrorCode.BACKEND_UNREACHABLE,
+        rootCause: 'connect ECONNREFUSED 10.0.0.7:8188',
+      }),
     ]);
   });
 

@@ -1,4 +1,9 @@
-export { createDraftBackend, DRAFT_RENDERER_VERSION, validateGenerationRequest, MAX_REQUEST_SIDE } from './draft/index.js';
+export {
+  createDraftBackend,
+  DRAFT_RENDERER_VERSION,
+  validateGenerationRequest,
+  MAX_REQUEST_SIDE,
+} from './draft/index.js';
 export type { DraftBackendOptions, DraftMetadata, TextureOptions } from './draft/index.js';
 export type {
   GenerateOptions,

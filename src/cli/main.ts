@@ -3,12 +3,22 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { formatDuration } from '../core/status-tracker.js';
-import { ErrorCode, ValidationError, errorMessage, isCancellation, isStoryCoreError, rootCause } from '../core/errors.js';
+import {
+  ErrorCode,
+  ValidationError,
+  errorMessage,
+  isCancellation,
+  isStoryCoreError,
+  rootCause,
+} from '../core/errors.js';
 import { formatValidationIssues } from '../project/issues.js';
 import { loadProjectFile } from '../project/load.js';
 import { importStoryCoreEngine } from '../project/import-storycore-engine.js';
 import { writeProjectFile } from '../project/write.js';
-import { SequenceGenerationService, type GenerationResults } from '../pipeline/sequence-generation-service.js';
+import {
+  SequenceGenerationService,
+  type GenerationResults,
+} from '../pipeline/sequence-generation-service.js';
 import { jsonLinesView, terminalView, type ProgressView } from './progress-view.js';
 
 /** Exit codes, as documented in the README. */
@@ -32,7 +42,8 @@ interface RunOptions extends GlobalOptions {
 function positiveInt(name: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
+    if (!Number.isInteger(n) || n < 0)
+      throw new InvalidArgumentError(`${name} must be a non-negative integer`);
     return n;
   };
 }
@@ -51,7 +62,10 @@ class ExitError extends Error {
  * The `storycore` command. Returns the exit code instead of exiting, so tests can run it in-process and the
  * launcher can let pending writes settle first.
  */
-export async function main(argv: readonly string[], io: { stdout?: NodeJS.WriteStream; stderr?: NodeJS.WriteStream } = {}): Promise<number> {
+export async function main(
+  argv: readonly string[],
+  io: { stdout?: NodeJS.WriteStream; stderr?: NodeJS.WriteStream } = {},
+): Promise<number> {
   const stdout = io.stdout ?? process.stdout;
   const stderr = io.stderr ?? process.stderr;
   // A reader that goes away (`storycore runs | head -1`) is not an error: stop writing, let the command finish
@@ -71,13 +85,22 @@ export async function main(argv: readonly string[], io: { stdout?: NodeJS.WriteS
 
   const program = new Command('storycore')
     .description('Turn a storyboard into a finished, coherent sequence of frames.')
-    .option('-w, --workspace <dir>', 'folder holding the run store (storycore.db) and artifacts', '.storycore')
-    .option('--json', 'print JSON instead of text (generate and resume print JSON lines whenever stdout is not a terminal)')
+    .option(
+      '-w, --workspace <dir>',
+      'folder holding the run store (storycore.db) and artifacts',
+      '.storycore',
+    )
+    .option(
+      '--json',
+      'print JSON instead of text (generate and resume print JSON lines whenever stdout is not a terminal)',
+    )
     .exitOverride()
     .configureOutput({ writeOut: write, writeErr: (s) => stderr.write(s) })
     .showHelpAfterError();
 
-  const version = JSON.parse(await readFile(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
+  const version = JSON.parse(await readFile(join(packageRoot(), 'package.json'), 'utf8')) as {
+    version: string;
+  };
   program.version(version.version);
 
   // Progress is for a person at a terminal; a pipe gets machine-readable events. One-shot commands (validate,
@@ -94,16 +117,35 @@ export async function main(argv: readonly string[], io: { stdout?: NodeJS.WriteS
     cmd
       .addOption(new Option('-b, --backend <name>', 'image backend').choices(['draft']).default('draft'))
       .option('-o, --out <dir>', 'where export folders and zips are written', 'exports')
-      .option('-c, --concurrency <n>', 'shots in flight at once (default: backend capacity)', positiveInt('--concurrency'))
+      .option(
+        '-c, --concurrency <n>',
+        'shots in flight at once (default: backend capacity)',
+        positiveInt('--concurrency'),
+      )
       .option('--fresh', 'ignore results of earlier runs and compute everything again')
-      .option('--fail-fast', 'stop the run at the first shot that fails for good (default: the others finish)')
-      .option('--retry-attempts <n>', 'attempts per step, the first included (default 3)', positiveInt('--retry-attempts'))
-      .option('--retry-delay <ms>', 'wait before the first retry, doubled each time (default 2000)', positiveInt('--retry-delay'));
+      .option(
+        '--fail-fast',
+        'stop the run at the first shot that fails for good (default: the others finish)',
+      )
+      .option(
+        '--retry-attempts <n>',
+        'attempts per step, the first included (default 3)',
+        positiveInt('--retry-attempts'),
+      )
+      .option(
+        '--retry-delay <ms>',
+        'wait before the first retry, doubled each time (default 2000)',
+        positiveInt('--retry-delay'),
+      );
 
   /** Runs a generation with progress, Ctrl-C handling and a summary; sets exitCode. */
   const runWithProgress = async (
     opts: RunOptions,
-    start: (svc: SequenceGenerationService, view: ProgressView, signal: AbortSignal) => Promise<GenerationResults | null>,
+    start: (
+      svc: SequenceGenerationService,
+      view: ProgressView,
+      signal: AbortSignal,
+    ) => Promise<GenerationResults | null>,
   ): Promise<void> => {
     const view = streamJson(opts) ? jsonLinesView(write) : terminalView(stderr);
     const svc = service(opts);
@@ -147,26 +189,47 @@ export async function main(argv: readonly string[], io: { stdout?: NodeJS.WriteS
 
   let lastProjectId: string | undefined;
 
-  const report = (view: ProgressView, opts: GlobalOptions, status: string, runId?: string, message?: string): void => {
+  const report = (
+    view: ProgressView,
+    opts: GlobalOptions,
+    status: string,
+    runId?: string,
+    message?: string,
+  ): void => {
     const hint = runId ? `resume with: storycore resume ${runId}` : '';
-    if (streamJson(opts)) view.note(`run ${status}`, { status, runId: runId ?? null, message: message ?? null });
+    if (streamJson(opts))
+      view.note(`run ${status}`, { status, runId: runId ?? null, message: message ?? null });
     else err(`Run ${status}${message ? `: ${message}` : ''}.${hint ? ` ${hint}` : ''}`);
   };
 
   const summarize = (r: GenerationResults, opts: GlobalOptions): void => {
     if (streamJson(opts)) {
-      out(JSON.stringify({ type: 'result', ...r, qaReport: { overallScore: r.qaReport.overallScore, shotScores: r.qaReport.shotScores, autofixApplied: r.qaReport.autofixApplied } }));
+      out(
+        JSON.stringify({
+          type: 'result',
+          ...r,
+          qaReport: {
+            overallScore: r.qaReport.overallScore,
+            shotScores: r.qaReport.shotScores,
+            autofixApplied: r.qaReport.autofixApplied,
+          },
+        }),
+      );
       return;
     }
     const mark = r.success ? '✔' : '✖';
-    out(`${mark} run ${r.runId}: ${r.generatedShots.length} shots, QA ${r.qaReport.overallScore}/100` +
-      `${r.qaReport.autofixApplied ? ' (autofix applied)' : ''}, ${r.executedSteps} steps run, ${r.reusedSteps} reused, ${formatDuration(r.durationMs)}`);
+    out(
+      `${mark} run ${r.runId}: ${r.generatedShots.length} shots, QA ${r.qaReport.overallScore}/100` +
+        `${r.qaReport.autofixApplied ? ' (autofix applied)' : ''}, ${r.executedSteps} steps run, ${r.reusedSteps} reused, ${formatDuration(r.durationMs)}`,
+    );
     for (const s of r.qaReport.shotScores) {
       out(`  ${s.shotId.padEnd(24)} ${String(s.score).padStart(5)}  ${s.issues.join(', ')}`);
     }
-    for (const e of r.errors) out(`  ✖ ${e.shotId} (${e.stage}): ${e.message}${e.rootCause ? ` — cause: ${e.rootCause}` : ''}`);
+    for (const e of r.errors)
+      out(`  ✖ ${e.shotId} (${e.stage}): ${e.message}${e.rootCause ? ` — cause: ${e.rootCause}` : ''}`);
     if (r.exportDir) out(`Export: ${r.exportDir}\nZip:    ${fileURLToPath(r.exportPackageUrl)}`);
-    if (!r.success) out(`Some shots failed; run the same command again to retry them (finished work is reused).`);
+    if (!r.success)
+      out(`Some shots failed; run the same command again to retry them (finished work is reused).`);
   };
 
   addRunOptions(
@@ -188,7 +251,10 @@ export async function main(argv: readonly string[], io: { stdout?: NodeJS.WriteS
   });
 
   addRunOptions(
-    program.command('resume').description('continue an interrupted, cancelled or failed run').argument('<run>', 'run id (see `storycore runs`)'),
+    program
+      .command('resume')
+      .description('continue an interrupted, cancelled or failed run')
+      .argument('<run>', 'run id (see `storycore runs`)'),
   ).action(async (runId: string, _cmdOpts: unknown, cmd: Command) => {
     const opts = cmd.optsWithGlobals<RunOptions>();
     await runWithProgress(opts, (svc, view, signal) => {
@@ -203,8 +269,12 @@ export async function main(argv: readonly string[], io: { stdout?: NodeJS.WriteS
     .argument('<project>', 'project.json, or a folder holding one')
     .action(async (projectPath: string, _o: unknown, cmd: Command) => {
       const project = await loadProjectFile(projectPath);
-      if (jsonMode(cmd.optsWithGlobals<GlobalOptions>())) out(JSON.stringify({ ok: true, id: project.id, shots: project.shots.length }));
-      else out(`✔ ${projectPath}: project "${project.name}" (${project.id}) with ${project.shots.length} shots is valid`);
+      if (jsonMode(cmd.optsWithGlobals<GlobalOptions>()))
+        out(JSON.stringify({ ok: true, id: project.id, shots: project.shots.length }));
+      else
+        out(
+          `✔ ${projectPath}: project "${project.name}" (${project.id}) with ${project.shots.length} shots is valid`,
+        );
     });
 
   program
@@ -223,7 +293,9 @@ export async function main(argv: readonly string[], io: { stdout?: NodeJS.WriteS
 
   program
     .command('import')
-    .description("convert a StoryCore-Engine project folder (project.json + storyboard.json) into a v1 project file")
+    .description(
+      'convert a StoryCore-Engine project folder (project.json + storyboard.json) into a v1 project file',
+    )
     .argument('<dir>', 'the StoryCore-Engine project folder')
     .option('-o, --output <file>', 'where to write the converted project', 'project.json')
     .option('--style <prompt>', 'style prompt to use when the source gives none')
@@ -246,10 +318,16 @@ export async function main(argv: readonly string[], io: { stdout?: NodeJS.WriteS
       const opts = cmd.optsWithGlobals<GlobalOptions>();
       const svc = service(opts);
       try {
-        const runs = svc.getStore().runs.listRuns({ ...(o.project ? { projectId: o.project } : {}), limit: o.limit });
+        const runs = svc
+          .getStore()
+          .runs.listRuns({ ...(o.project ? { projectId: o.project } : {}), limit: o.limit });
         if (jsonMode(opts)) for (const r of runs) out(JSON.stringify(r));
         else if (runs.length === 0) out('no runs yet');
-        else for (const r of runs) out(`${r.id}  ${r.status.padEnd(11)} ${r.projectId.padEnd(20)} ${r.createdAt}${r.error ? `  ${r.error.message.slice(0, 60)}` : ''}`);
+        else
+          for (const r of runs)
+            out(
+              `${r.id}  ${r.status.padEnd(11)} ${r.projectId.padEnd(20)} ${r.createdAt}${r.error ? `  ${r.error.message.slice(0, 60)}` : ''}`,
+            );
       } finally {
         svc.close();
       }
@@ -270,15 +348,22 @@ export async function main(argv: readonly string[], io: { stdout?: NodeJS.WriteS
           return;
         }
         const count = (s: string): number => steps.filter((x) => x.status === s).length;
-        out(`${run.id}: ${run.status} — project ${run.projectId}, backend ${run.backend}, started ${run.createdAt}` +
-          (run.finishedAt ? `, finished ${run.finishedAt}` : ''));
-        out(`steps: ${count('done')} run, ${count('reused')} reused, ${count('failed')} failed, ${count('running')} running`);
-        for (const s of steps.filter((x) => x.status === 'failed')) out(`  ✖ ${s.stepId}: ${s.error?.message ?? ''}`);
+        out(
+          `${run.id}: ${run.status} — project ${run.projectId}, backend ${run.backend}, started ${run.createdAt}` +
+            (run.finishedAt ? `, finished ${run.finishedAt}` : ''),
+        );
+        out(
+          `steps: ${count('done')} run, ${count('reused')} reused, ${count('failed')} failed, ${count('running')} running`,
+        );
+        for (const s of steps.filter((x) => x.status === 'failed'))
+          out(`  ✖ ${s.stepId}: ${s.error?.message ?? ''}`);
         if (run.error) out(`error: ${run.error.message}`);
-        const result = run.result as { export?: { dir: string; zipPath: string } | null; overallScore?: number } | undefined;
+        const result = run.result as
+          { export?: { dir: string; zipPath: string } | null; overallScore?: number } | undefined;
         if (result?.overallScore !== undefined) out(`QA overall: ${result.overallScore}/100`);
         if (result?.export) out(`export: ${result.export.dir}`);
-        if (run.status !== 'succeeded' && run.status !== 'running') out(`resume with: storycore resume ${run.id}`);
+        if (run.status !== 'succeeded' && run.status !== 'running')
+          out(`resume with: storycore resume ${run.id}`);
       } finally {
         svc.close();
       }
@@ -330,7 +415,9 @@ async function refuseOverwrite(path: string, force: boolean | undefined): Promis
   } catch {
     return;
   }
-  throw new ValidationError(`${path} already exists; pass --force to overwrite it`, [], { details: { file: path } });
+  throw new ValidationError(`${path} already exists; pass --force to overwrite it`, [], {
+    details: { file: path },
+  });
 }
 
 function runOptions(opts: RunOptions): {

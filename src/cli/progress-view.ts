@@ -35,7 +35,8 @@ export function terminalView(stream: NodeJS.WriteStream = process.stderr): Progr
     {
       stream,
       // Payload keys avoid cli-progress's own tokens ({total}, {eta}, {value}, {duration}).
-      format: ' {stage} |{bar}| {percentage}% | shot {shot}/{shots} | {elapsedText} elapsed, ETA {etaText} {message}',
+      format:
+        ' {stage} |{bar}| {percentage}% | shot {shot}/{shots} | {elapsedText} elapsed, ETA {etaText} {message}',
       barCompleteChar: '█',
       barIncompleteChar: '░',
       hideCursor: true,
@@ -78,7 +79,9 @@ export function terminalView(stream: NodeJS.WriteStream = process.stderr): Progr
           log(
             `✖ ${event.stepId} attempt ${event.attempt}: ${event.error.message}` +
               (event.error.rootCause ? ` (cause: ${event.error.rootCause})` : '') +
-              (event.next === 'retry' ? ` → retrying in ${formatDuration(event.delayMs ?? 0)}` : ' → giving up'),
+              (event.next === 'retry'
+                ? ` → retrying in ${formatDuration(event.delayMs ?? 0)}`
+                : ' → giving up'),
           );
           break;
         default:

@@ -80,7 +80,10 @@ export class BackendRejectedError extends StoryCoreError {
 export class BackendFailedError extends StoryCoreError {
   override name = 'BackendFailedError';
   readonly status: number | undefined;
-  constructor(message: string, options: StoryCoreErrorOptions & { status?: number; retryable?: boolean } = {}) {
+  constructor(
+    message: string,
+    options: StoryCoreErrorOptions & { status?: number; retryable?: boolean } = {},
+  ) {
     super(ErrorCode.BACKEND_FAILED, message, options.retryable ?? true, options);
     this.status = options.status;
   }
@@ -163,7 +166,10 @@ export function causeChain(error: unknown): unknown[] {
   while (current !== undefined && current !== null && !seen.has(current)) {
     chain.push(current);
     seen.add(current);
-    current = current instanceof Error || typeof current === 'object' ? (current as { cause?: unknown }).cause : undefined;
+    current =
+      current instanceof Error || typeof current === 'object'
+        ? (current as { cause?: unknown }).cause
+        : undefined;
   }
   return chain;
 }

@@ -17,7 +17,7 @@ const YN = 1.0;
 const ZN = 1.08883;
 
 function fLab(t: number): number {
-  return t > 216 / 24389 ? Math.cbrt(t) : (24389 / 27 * t + 16) / 116;
+  return t > 216 / 24389 ? Math.cbrt(t) : ((24389 / 27) * t + 16) / 116;
 }
 
 /** sRGB 0–255 → CIELAB (D65). */

@@ -21,7 +21,13 @@ export interface GenerationResults {
   success: boolean;
   runId: string;
   masterCoherenceSheetUrl: string;
-  generatedShots: Array<{ shotId: string; imageUrl: string; qaScore: number; processingTime: number; seed: number }>;
+  generatedShots: Array<{
+    shotId: string;
+    imageUrl: string;
+    qaScore: number;
+    processingTime: number;
+    seed: number;
+  }>;
   qaReport: QaReport;
   /** file: URL of the export zip; empty when the run failed before exporting. */
   exportPackageUrl: string;
@@ -71,7 +77,13 @@ export interface SequenceGenerationServiceOptions {
 }
 
 const STAGES: readonly PipelineStage[] = ['grid', 'comfyui', 'promotion', 'qa', 'export'];
-const STEP_STAGE: Record<string, PipelineStage> = { sheet: 'grid', generate: 'comfyui', promote: 'promotion', qa: 'qa', export: 'export' };
+const STEP_STAGE: Record<string, PipelineStage> = {
+  sheet: 'grid',
+  generate: 'comfyui',
+  promote: 'promotion',
+  qa: 'qa',
+  export: 'export',
+};
 
 /**
  * The note's service: `generateSequence`, `cancel`, `isGenerating`, `getPartialResults`, backed by the orchestrator
@@ -153,7 +165,10 @@ export class SequenceGenerationService {
         if (error instanceof ValidationError) throw error;
         return null;
       }
-      options.onError?.({ ...createGenerationError(error, { stage: 'error', attemptNumber: 1 }), next: 'give-up' });
+      options.onError?.({
+        ...createGenerationError(error, { stage: 'error', attemptNumber: 1 }),
+        next: 'give-up',
+      });
       return null;
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
@@ -162,7 +177,10 @@ export class SequenceGenerationService {
   }
 
   /** Resumes a run by id with the project snapshot it started from; nothing finished is redone. */
-  async resume(runId: string, options: Omit<GenerateSequenceOptions, 'runId'> = {}): Promise<GenerationResults | null> {
+  async resume(
+    runId: string,
+    options: Omit<GenerateSequenceOptions, 'runId'> = {},
+  ): Promise<GenerationResults | null> {
     const run = this.getRun(runId);
     const snapshot = (run.options as { project?: unknown; outDir?: string; failFast?: boolean }) ?? {};
     return this.generateSequence(snapshot.project as ProjectInput, {
@@ -175,7 +193,8 @@ export class SequenceGenerationService {
 
   getRun(runId: string): RunRecord {
     const run = this.getStore().runs.getRun(runId);
-    if (!run) throw new NotFoundError(`no run with id "${runId}" in ${this.workspace}`, { details: { runId } });
+    if (!run)
+      throw new NotFoundError(`no run with id "${runId}" in ${this.workspace}`, { details: { runId } });
     return run;
   }
 
@@ -200,10 +219,19 @@ export class SequenceGenerationService {
       doneByStage.set(stage, (doneByStage.get(stage) ?? 0) + 1);
       if (step.stepId === 'sheet:compose') sheetUrl = this.artifactUrl(step.artifacts['image']);
       if (kind === 'qa' && name) {
-        generatedShots.push({ shotId: name, imageUrl: this.artifactUrl(step.artifacts['image']) } as PartialResults['generatedShots'][number]);
+        generatedShots.push({
+          shotId: name,
+          imageUrl: this.artifactUrl(step.artifacts['image']),
+        } as PartialResults['generatedShots'][number]);
       }
     }
-    const expected: Record<PipelineStage, number> = { grid: 10, comfyui: totalShots, promotion: totalShots, qa: totalShots, export: 1 };
+    const expected: Record<PipelineStage, number> = {
+      grid: 10,
+      comfyui: totalShots,
+      promotion: totalShots,
+      qa: totalShots,
+      export: 1,
+    };
     const completedStages = STAGES.filter((s) => totalShots > 0 && (doneByStage.get(s) ?? 0) >= expected[s]);
     return {
       runId: run.id,
@@ -211,7 +239,9 @@ export class SequenceGenerationService {
       completedStages,
       generatedShots,
       ...(sheetUrl ? { masterCoherenceSheetUrl: sheetUrl } : {}),
-      ...(run.error ? { lastError: { message: run.error.message, code: run.error.code } as PartialResults['lastError'] } : {}),
+      ...(run.error
+        ? { lastError: { message: run.error.message, code: run.error.code } as PartialResults['lastError'] }
+        : {}),
       savedAt: Date.parse(run.updatedAt),
     } as PartialResults & { runId: string };
   }
@@ -230,7 +260,8 @@ export class SequenceGenerationService {
     const exportDir = result.export?.dir;
     const frameUrl = (shotId: string, index: number, sha: string): string =>
       exportDir
-        ? pathToFileURL(resolve(exportDir, 'shots', `${String(index + 1).padStart(2, '0')}_${shotId}.png`)).href
+        ? pathToFileURL(resolve(exportDir, 'shots', `${String(index + 1).padStart(2, '0')}_${shotId}.png`))
+            .href
         : this.artifactUrl(sha);
     return {
       success: result.status === 'succeeded',
@@ -311,7 +342,10 @@ function toGenerationError(
   const info: ErrorInfo = event.error;
   return {
     stage: event.stage,
-    message: info.rootCause && info.rootCause !== info.message ? `${info.message} (cause: ${info.rootCause})` : info.message,
+    message:
+      info.rootCause && info.rootCause !== info.message
+        ? `${info.message} (cause: ${info.rootCause})`
+        : info.message,
     code: info.code as GenerationError['code'],
     retryable: event.next === 'retry',
     severity: event.next === 'retry' ? 'medium' : 'high',

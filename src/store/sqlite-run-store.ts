@@ -129,7 +129,9 @@ export class SqliteRunStore implements RunStore {
         // Steps still in flight when a run ends (a cancel, a fail-fast stop) did not finish: close their executions
         // as interrupted and drop their 'running' journal rows, so no run shows work that will never complete.
         this.#db
-          .sql(`UPDATE executions SET outcome = 'interrupted', finished_at = ? WHERE run_id = ? AND outcome = 'running'`)
+          .sql(
+            `UPDATE executions SET outcome = 'interrupted', finished_at = ? WHERE run_id = ? AND outcome = 'running'`,
+          )
           .run(at, id);
         this.#db.sql(`DELETE FROM run_steps WHERE run_id = ? AND status = 'running'`).run(id);
       }

@@ -26,7 +26,11 @@ function pixelHash(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-export function runBackendSuite(name: string, make: () => Promise<BackendUnderTest>, options: BackendSuiteOptions = {}): void {
+export function runBackendSuite(
+  name: string,
+  make: () => Promise<BackendUnderTest>,
+  options: BackendSuiteOptions = {},
+): void {
   const width = options.width ?? 160;
   const height = options.height ?? 96;
   const abortLatencyMs = options.abortLatencyMs ?? 2000;
@@ -85,7 +89,8 @@ export function runBackendSuite(name: string, make: () => Promise<BackendUnderTe
       await backend.generate(request(), { onProgress: (p) => seen.push(p) });
       expect(seen.length).toBeGreaterThan(0);
       const fractions = seen.map((p) => p.fraction);
-      for (let i = 1; i < fractions.length; i++) expect(fractions[i]!).toBeGreaterThanOrEqual(fractions[i - 1]!);
+      for (let i = 1; i < fractions.length; i++)
+        expect(fractions[i]!).toBeGreaterThanOrEqual(fractions[i - 1]!);
       for (const f of fractions) {
         expect(f).toBeGreaterThanOrEqual(0);
         expect(f).toBeLessThanOrEqual(1);
@@ -97,16 +102,18 @@ export function runBackendSuite(name: string, make: () => Promise<BackendUnderTe
       const controller = new AbortController();
       controller.abort(new CancelledError('user'));
       const seen: GenerationProgress[] = [];
-      await expect(backend.generate(request(), { signal: controller.signal, onProgress: (p) => seen.push(p) })).rejects.toBeInstanceOf(
-        CancelledError,
-      );
+      await expect(
+        backend.generate(request(), { signal: controller.signal, onProgress: (p) => seen.push(p) }),
+      ).rejects.toBeInstanceOf(CancelledError);
       expect(seen).toEqual([]);
     });
 
     it('turns a platform abort (no typed reason) into CancelledError too', async () => {
       const controller = new AbortController();
       controller.abort();
-      await expect(backend.generate(request(), { signal: controller.signal })).rejects.toBeInstanceOf(CancelledError);
+      await expect(backend.generate(request(), { signal: controller.signal })).rejects.toBeInstanceOf(
+        CancelledError,
+      );
     });
 
     it('rejects with CancelledError soon after the signal aborts mid-request', async () => {
@@ -146,7 +153,9 @@ export function runBackendSuite(name: string, make: () => Promise<BackendUnderTe
 
     it('serves as many concurrent requests as its capacity, each with its own image', async () => {
       const n = Math.max(1, Math.min(backend.capacity, 8));
-      const results = await Promise.all(Array.from({ length: n }, (_, i) => backend.generate(request({ seed: 500 + i }))));
+      const results = await Promise.all(
+        Array.from({ length: n }, (_, i) => backend.generate(request({ seed: 500 + i }))),
+      );
       expect(results).toHaveLength(n);
       results.forEach((r, i) => {
         expect(r.raster.width).toBe(width);

@@ -134,15 +134,22 @@ export class FaultInjectingBackend implements ImageBackend {
     return this.inner.close?.() ?? Promise.resolve();
   }
 
-  private fail(fault: Fault, request: GenerationRequest, { signal, onProgress }: GenerateOptions): Promise<never> {
+  private fail(
+    fault: Fault,
+    request: GenerationRequest,
+    { signal, onProgress }: GenerateOptions,
+  ): Promise<never> {
     const where = { details: { label: request.label, purpose: request.purpose } };
     switch (fault.kind) {
       case 'unreachable':
         return Promise.reject(
-          new BackendUnreachableError(`backend unreachable while generating ${request.label ?? request.purpose}`, {
-            ...where,
-            cause: new Error(fault.rootCause ?? 'connect ECONNREFUSED 127.0.0.1:8188'),
-          }),
+          new BackendUnreachableError(
+            `backend unreachable while generating ${request.label ?? request.purpose}`,
+            {
+              ...where,
+              cause: new Error(fault.rootCause ?? 'connect ECONNREFUSED 127.0.0.1:8188'),
+            },
+          ),
         );
       case 'rejected':
         return Promise.reject(
@@ -157,7 +164,10 @@ export class FaultInjectingBackend implements ImageBackend {
         return new Promise<never>((_, reject) => {
           let ticks = 0;
           const timer = fault.chatter
-            ? setInterval(() => onProgress?.({ fraction: Math.min(0.9, ++ticks * 0.05), message: 'waiting in queue' }), 10)
+            ? setInterval(
+                () => onProgress?.({ fraction: Math.min(0.9, ++ticks * 0.05), message: 'waiting in queue' }),
+                10,
+              )
             : undefined;
           signal?.addEventListener(
             'abort',

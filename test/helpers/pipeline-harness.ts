@@ -35,7 +35,11 @@ export function stepCompleted(stepId: string): (event: PipelineEvent) => boolean
  * Runs the real orchestrator on a temp workspace with small, fast defaults (draft renderer behind a fault
  * injector, 64 px panels, no retry waits), recording every event. Never throws: the error is in the record.
  */
-export async function runOn(ws: TempWorkspace, project: Project, options: HarnessOptions = {}): Promise<HarnessRun> {
+export async function runOn(
+  ws: TempWorkspace,
+  project: Project,
+  options: HarnessOptions = {},
+): Promise<HarnessRun> {
   const { cancelWhen, onEvent, ...rest } = options;
   const store = ws.store();
   const events: PipelineEvent[] = [];

@@ -52,7 +52,8 @@ export function makeProjectInput(options: TestProjectOptions = {}): ProjectInput
     name: 'Test sequence',
     ...(options.globalSeed === undefined ? {} : { globalSeed: options.globalSeed }),
     style: {
-      prompt: options.stylePrompt ?? 'moody cinematic illustration, deep teal and amber palette, volumetric light',
+      prompt:
+        options.stylePrompt ?? 'moody cinematic illustration, deep teal and amber palette, volumetric light',
       negativePrompt: 'text, watermark',
     },
     output: { width: options.width ?? 320, height: options.height ?? 180 },
@@ -88,6 +89,10 @@ export function withStylePrompt(project: Project, prompt: string): Project {
 /** A copy of `project` whose sheet panel `n` (1-based, of `coherence.panels`) has another prompt. */
 export function withPanelPrompt(project: Project, n: number, prompt: string): Project {
   const panels = project.coherence?.panels;
-  if (!panels || n < 1 || n > panels.length) throw new Error(`project ${project.id} has no coherence panel ${n}`);
-  return projectSchema.parse({ ...project, coherence: { panels: panels.map((p, i) => (i === n - 1 ? prompt : p)) } });
+  if (!panels || n < 1 || n > panels.length)
+    throw new Error(`project ${project.id} has no coherence panel ${n}`);
+  return projectSchema.parse({
+    ...project,
+    coherence: { panels: panels.map((p, i) => (i === n - 1 ? prompt : p)) },
+  });
 }

@@ -42,7 +42,9 @@ const HORIZON: Record<Framing['type'], number | null> = {
 
 function aerial(a: CompositionArgs): Composition {
   const { width: w, height: h, roles, rng } = a;
-  const out: string[] = [`<rect x="${r(-w)}" y="${r(-h)}" width="${r(w * 3)}" height="${r(h * 3)}" fill="${roles.groundFar}"/>`];
+  const out: string[] = [
+    `<rect x="${r(-w)}" y="${r(-h)}" width="${r(w * 3)}" height="${r(h * 3)}" fill="${roles.groundFar}"/>`,
+  ];
   // Fields seen from above: a patchwork of rotated plots, the usual bird's-eye shorthand.
   const fills = [roles.groundNear, roles.mid, roles.far, roles.groundFar];
   const cols = 5;
@@ -59,7 +61,9 @@ function aerial(a: CompositionArgs): Composition {
     }
   }
   const roadY = rng.range(0.3, 0.7) * h;
-  out.push(`<rect x="${r(-w)}" y="${r(roadY)}" width="${r(w * 3)}" height="${r(h * 0.05)}" fill="${roles.skyBottom}" fill-opacity="0.85"/></g>`);
+  out.push(
+    `<rect x="${r(-w)}" y="${r(roadY)}" width="${r(w * 3)}" height="${r(h * 0.05)}" fill="${roles.skyBottom}" fill-opacity="0.85"/></g>`,
+  );
   const figures = rng.int(2, 6);
   for (let i = 0; i < figures; i++) {
     const x = rng.range(0.2, 0.8) * w;
@@ -93,9 +97,19 @@ export function compose(a: CompositionArgs): Composition {
   if (framing.angle === 'low') horizonFrac = Math.min(0.9, horizonFrac + 0.24);
   if (framing.angle === 'high') horizonFrac = Math.max(0.1, horizonFrac - 0.3);
   const horizon = horizonFrac * h;
-  const close = framing.type === 'close-up' || framing.type === 'medium-close' || framing.type === 'over-the-shoulder';
+  const close =
+    framing.type === 'close-up' || framing.type === 'medium-close' || framing.type === 'over-the-shoulder';
   const out: string[] = [
-    scenery({ env: environment, width: w, height: h, horizon, roles, rng, night: isNight(a.prompt), soft: close }),
+    scenery({
+      env: environment,
+      width: w,
+      height: h,
+      horizon,
+      roles,
+      rng,
+      night: isNight(a.prompt),
+      soft: close,
+    }),
   ];
   const headScale = framing.angle === 'low' ? 0.8 : framing.angle === 'high' ? 1.3 : 1;
   const thirds = [w / 3, (2 * w) / 3];
@@ -107,7 +121,16 @@ export function compose(a: CompositionArgs): Composition {
       subjectScale = rng.range(0.05, 0.08) * (framing.angle === 'low' ? 1.6 : 1);
       for (let i = 0; i < figures; i++) {
         const foot = horizon + (h - horizon) * rng.range(0.15, 0.5);
-        out.push(standingFigure({ cx: rng.range(0.15, 0.85) * w, footY: foot, height: subjectScale * h * (1 - i * 0.15), fill: roles.silhouette, headScale, stride: rng.range(-1, 1) }));
+        out.push(
+          standingFigure({
+            cx: rng.range(0.15, 0.85) * w,
+            footY: foot,
+            height: subjectScale * h * (1 - i * 0.15),
+            fill: roles.silhouette,
+            headScale,
+            stride: rng.range(-1, 1),
+          }),
+        );
       }
       break;
     }
@@ -118,8 +141,20 @@ export function compose(a: CompositionArgs): Composition {
       for (let i = 0; i < figures; i++) {
         const s = subjectScale * (i === 0 ? 1 : rng.range(0.55, 0.8));
         const cx = i === 0 ? lead : rng.range(0.1, 0.9) * w;
-        const foot = framing.angle === 'low' ? h * 0.97 : Math.min(h * 0.96, horizon + (h - horizon) * (i === 0 ? 0.75 : 0.45));
-        out.push(standingFigure({ cx, footY: foot, height: s * h, fill: roles.silhouette, headScale, stride: rng.range(-1, 1) }));
+        const foot =
+          framing.angle === 'low'
+            ? h * 0.97
+            : Math.min(h * 0.96, horizon + (h - horizon) * (i === 0 ? 0.75 : 0.45));
+        out.push(
+          standingFigure({
+            cx,
+            footY: foot,
+            height: s * h,
+            fill: roles.silhouette,
+            headScale,
+            stride: rng.range(-1, 1),
+          }),
+        );
       }
       break;
     }
@@ -129,10 +164,26 @@ export function compose(a: CompositionArgs): Composition {
       subjectScale = framing.angle === 'low' ? 1.9 : 1.6;
       const lead = rng.pick(thirds);
       const top = h * (framing.angle === 'high' ? 0.22 : 0.12);
-      out.push(standingFigure({ cx: lead, footY: top + subjectScale * h, height: subjectScale * h, fill: roles.silhouette, headScale }));
+      out.push(
+        standingFigure({
+          cx: lead,
+          footY: top + subjectScale * h,
+          height: subjectScale * h,
+          fill: roles.silhouette,
+          headScale,
+        }),
+      );
       if (figures === 2) {
         const other = lead < w / 2 ? w * 0.78 : w * 0.22;
-        out.push(standingFigure({ cx: other, footY: top * 1.4 + subjectScale * h * 0.9, height: subjectScale * h * 0.9, fill: roles.far, headScale }));
+        out.push(
+          standingFigure({
+            cx: other,
+            footY: top * 1.4 + subjectScale * h * 0.9,
+            height: subjectScale * h * 0.9,
+            fill: roles.far,
+            headScale,
+          }),
+        );
       }
       break;
     }
@@ -142,7 +193,8 @@ export function compose(a: CompositionArgs): Composition {
       const headR = h * (framing.type === 'close-up' ? 0.21 : 0.13) * (framing.angle === 'low' ? 0.9 : 1);
       subjectScale = (headR * 2) / h;
       const cx = rng.pick(thirds) + rng.range(-0.03, 0.03) * w;
-      const headCy = h * (framing.type === 'close-up' ? 0.45 : 0.4) + (framing.angle === 'high' ? h * 0.05 : 0);
+      const headCy =
+        h * (framing.type === 'close-up' ? 0.45 : 0.4) + (framing.angle === 'high' ? h * 0.05 : 0);
       const turn = cx < w / 2 ? rng.range(0.3, 0.8) : -rng.range(0.3, 0.8);
       out.push(bust({ cx, headCy, headR, fill: roles.silhouette, turn, rim: roles.light }));
       break;
@@ -153,11 +205,30 @@ export function compose(a: CompositionArgs): Composition {
       const subjectR = h * 0.12;
       subjectScale = (subjectR * 2) / h;
       // The subject must read against the ground, the backdrop and the dark foreground shoulder.
-      const subjectFill = mostContrasting(roles.colours, [roles.groundFar, roles.groundNear, roles.far, roles.mid, roles.silhouette]);
+      const subjectFill = mostContrasting(roles.colours, [
+        roles.groundFar,
+        roles.groundNear,
+        roles.far,
+        roles.mid,
+        roles.silhouette,
+      ]);
       out.push(
-        bust({ cx: left ? w * 0.64 : w * 0.36, headCy: h * 0.4, headR: subjectR, fill: subjectFill, turn: left ? -0.5 : 0.5, rim: roles.light }),
+        bust({
+          cx: left ? w * 0.64 : w * 0.36,
+          headCy: h * 0.4,
+          headR: subjectR,
+          fill: subjectFill,
+          turn: left ? -0.5 : 0.5,
+          rim: roles.light,
+        }),
         // The foreground shoulder: big, dark, half out of frame, the defining shape of an OTS.
-        bust({ cx: left ? w * 0.08 : w * 0.92, headCy: h * 0.42, headR: h * 0.3, fill: roles.silhouette, turn: left ? 0.6 : -0.6 }),
+        bust({
+          cx: left ? w * 0.08 : w * 0.92,
+          headCy: h * 0.42,
+          headR: h * 0.3,
+          fill: roles.silhouette,
+          turn: left ? 0.6 : -0.6,
+        }),
       );
       break;
     }

@@ -39,7 +39,11 @@ function lch(L: number, C: number, hDeg: number): string {
 export function paletteFromPrompt(prompt: string): string[] {
   const rng = prngFrom('palette', prompt.trim().toLowerCase());
   const base = rng.range(0, 360);
-  const scheme = rng.pick([[0, 20, -20, 35, 10], [0, 180, 15, 195, 0], [0, 150, 210, 30, 180]] as const);
+  const scheme = rng.pick([
+    [0, 20, -20, 35, 10],
+    [0, 180, 15, 195, 0],
+    [0, 150, 210, 30, 180],
+  ] as const);
   const chroma = rng.range(18, 42);
   const ramp = [16, 32, 50, 68, 86];
   return ramp.map((L, i) => lch(L, chroma * (i === 0 || i === 4 ? 0.6 : 1), base + scheme[i]!));
@@ -78,7 +82,8 @@ export function assignRoles(palette: readonly string[]): PaletteRoles {
     const sorted = [...entries].sort((a, b) => a.lab[0] - b.lab[0]);
     const darkest = sorted[0]!;
     const lightest = sorted[sorted.length - 1]!;
-    entries = entries.length % 2 === 1 ? [...entries, shift(darkest, -22)] : [...entries, shift(lightest, 22)];
+    entries =
+      entries.length % 2 === 1 ? [...entries, shift(darkest, -22)] : [...entries, shift(lightest, 22)];
   }
   const byL = [...entries].sort((a, b) => a.lab[0] - b.lab[0] || a.hex.localeCompare(b.hex));
   const n = byL.length;

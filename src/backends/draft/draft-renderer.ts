@@ -94,12 +94,24 @@ export function draftSvg(request: GenerationRequest): { svg: string; metadata: D
     `<rect width="${w}" height="${h}" fill="${roles.groundFar}"/>` +
     scene.svg +
     overlay +
-    caption({ width: w, height: h, roles, heading: heading(request, framing), prompt: request.caption ?? request.prompt, seed: request.seed }) +
+    caption({
+      width: w,
+      height: h,
+      roles,
+      heading: heading(request, framing),
+      prompt: request.caption ?? request.prompt,
+      seed: request.seed,
+    }) +
     draftLabel(w, h, roles) +
     `</svg>`;
   return {
     svg,
-    metadata: { framing, layout: scene.layout, palette: roles.colours, paletteSource: request.palette ? 'request' : 'prompt' },
+    metadata: {
+      framing,
+      layout: scene.layout,
+      palette: roles.colours,
+      paletteSource: request.palette ? 'request' : 'prompt',
+    },
   };
 }
 
@@ -126,25 +138,40 @@ export function createDraftBackend(options: DraftBackendOptions = {}): ImageBack
       throwIfAborted(signal);
       let rendered: { data: Buffer; info: OutputInfo };
       try {
-        rendered = await raceAbort(sharp(Buffer.from(svg)).raw().toBuffer({ resolveWithObject: true }), signal);
+        rendered = await raceAbort(
+          sharp(Buffer.from(svg)).raw().toBuffer({ resolveWithObject: true }),
+          signal,
+        );
       } catch (error) {
         throwIfAborted(signal);
-        throw new BackendFailedError(`draft renderer could not rasterise the ${width}x${height} frame: ${String(error)}`, {
-          cause: error,
-          retryable: false,
-          details: { label: request.label, seed: request.seed },
-        });
+        throw new BackendFailedError(
+          `draft renderer could not rasterise the ${width}x${height} frame: ${String(error)}`,
+          {
+            cause: error,
+            retryable: false,
+            details: { label: request.label, seed: request.seed },
+          },
+        );
       }
       throwIfAborted(signal);
       if (rendered.info.width !== width || rendered.info.height !== height) {
-        throw new BackendFailedError(`draft renderer produced ${rendered.info.width}x${rendered.info.height}, expected ${width}x${height}`, { retryable: false });
+        throw new BackendFailedError(
+          `draft renderer produced ${rendered.info.width}x${rendered.info.height}, expected ${width}x${height}`,
+          { retryable: false },
+        );
       }
       onProgress?.({ fraction: 0.6, message: 'rasterised' });
       const grain = prngFrom('grain', request.seed, request.prompt, width, height);
       const data = applyTexture(rendered.data, rendered.info.channels, width, height, grain, texture);
       throwIfAborted(signal);
       onProgress?.({ fraction: 1, message: 'done' });
-      const meta: DraftMetadata = { backend: 'draft', draft: true, seed: request.seed, rendererVersion: DRAFT_RENDERER_VERSION, ...metadata };
+      const meta: DraftMetadata = {
+        backend: 'draft',
+        draft: true,
+        seed: request.seed,
+        rendererVersion: DRAFT_RENDERER_VERSION,
+        ...metadata,
+      };
       return { raster: createRaster(width, height, data), metadata: meta };
     },
   };

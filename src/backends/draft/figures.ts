@@ -108,7 +108,15 @@ export function bust(b: Bust): string {
 }
 
 /** An eye filling the frame: the extreme close-up. */
-export function eye(cx: number, cy: number, w: number, skin: string, white: string, iris: string, pupil: string): string {
+export function eye(
+  cx: number,
+  cy: number,
+  w: number,
+  skin: string,
+  white: string,
+  iris: string,
+  pupil: string,
+): string {
   const h = w * 0.42;
   const lid = `M${r(cx - w / 2)} ${r(cy)} Q${r(cx)} ${r(cy - h)} ${r(cx + w / 2)} ${r(cy)} Q${r(cx)} ${r(cy + h * 0.9)} ${r(cx - w / 2)} ${r(cy)}Z`;
   const brow = `M${r(cx - w * 0.55)} ${r(cy - h * 0.75)} Q${r(cx)} ${r(cy - h * 1.35)} ${r(cx + w * 0.55)} ${r(cy - h * 0.8)}`;

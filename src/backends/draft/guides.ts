@@ -6,7 +6,13 @@ import type { Framing } from './shot-type.js';
  * Framing guides a storyboard artist pencils in: rule-of-thirds lines, the title-safe area, and arrows for the
  * camera move (pan/tracking sideways, tilt vertical, push-in/pull-out at the corners).
  */
-export function guides(width: number, height: number, framing: Framing, roles: PaletteRoles, captionTop: number): string {
+export function guides(
+  width: number,
+  height: number,
+  framing: Framing,
+  roles: PaletteRoles,
+  captionTop: number,
+): string {
   const w = width;
   const h = height;
   const sw = Math.max(1, Math.min(w, h) / 540);
@@ -46,7 +52,12 @@ export function guides(width: number, height: number, framing: Framing, roles: P
     case 'zoom':
     case 'dolly-out': {
       const inward = framing.move !== 'dolly-out';
-      for (const [cx, cy] of [[0.1, 0.1], [0.9, 0.1], [0.1, 0.75], [0.9, 0.75]] as const) {
+      for (const [cx, cy] of [
+        [0.1, 0.1],
+        [0.9, 0.1],
+        [0.1, 0.75],
+        [0.9, 0.75],
+      ] as const) {
         const ox = cx * w;
         const oy = cy * h;
         const ix = ox + (cx < 0.5 ? 1 : -1) * w * 0.07;

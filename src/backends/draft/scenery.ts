@@ -6,7 +6,10 @@ import type { Prng } from './prng.js';
 export type Environment = 'sea' | 'city' | 'forest' | 'mountains' | 'interior' | 'hills';
 
 const ENVIRONMENT_RULES: ReadonlyArray<readonly [RegExp, Environment]> = [
-  [/\b(room|interior|indoors?|kitchen|office|corridor|hallway|bar|cafe|apartment|bedroom|studio|library|inside)\b/, 'interior'],
+  [
+    /\b(room|interior|indoors?|kitchen|office|corridor|hallway|bar|cafe|apartment|bedroom|studio|library|inside)\b/,
+    'interior',
+  ],
   [/\b(sea|ocean|harbou?r|beach|coast|shore|lighthouse|lake|waves?|bay|pier|dock)\b/, 'sea'],
   [/\b(city|street|skyline|downtown|rooftops?|buildings?|alley|urban|town|avenue|metropolis)\b/, 'city'],
   [/\b(forest|woods?|trees?|jungle|pines?|grove)\b/, 'forest'],
@@ -41,7 +44,11 @@ export function scenery(a: SceneryArgs): string {
   const out: string[] = [];
   // Night skies take the dark end of the palette; interiors show a wall lit from the window.
   const [skyA, skyB] =
-    a.env === 'interior' ? [roles.far, roles.skyTop] : a.night ? [roles.silhouette, roles.groundFar] : [roles.skyTop, roles.skyBottom];
+    a.env === 'interior'
+      ? [roles.far, roles.skyTop]
+      : a.night
+        ? [roles.silhouette, roles.groundFar]
+        : [roles.skyTop, roles.skyBottom];
   out.push(
     // Flat bands at both ends of each gradient keep most pixels on palette colours, so the frame's measured
     // palette matches the one it honours; only the middle band blends.
@@ -51,7 +58,9 @@ export function scenery(a: SceneryArgs): string {
       `<stop offset="0.75" stop-color="${roles.groundNear}"/></linearGradient>` +
       `<radialGradient id="glow"><stop offset="0" stop-color="${roles.light}" stop-opacity="0.7"/><stop offset="1" stop-color="${roles.light}" stop-opacity="0"/></radialGradient></defs>`,
   );
-  out.push(`<rect x="${r(-w)}" y="${r(-h)}" width="${r(w * 3)}" height="${r(horizon + h)}" fill="url(#sky)"/>`);
+  out.push(
+    `<rect x="${r(-w)}" y="${r(-h)}" width="${r(w * 3)}" height="${r(horizon + h)}" fill="url(#sky)"/>`,
+  );
   if (a.env !== 'interior') {
     const sx = rng.range(0.15, 0.85) * w;
     const sy = horizon - rng.range(0.25, 0.7) * Math.max(horizon, h * 0.1);
@@ -63,7 +72,10 @@ export function scenery(a: SceneryArgs): string {
   switch (a.env) {
     case 'mountains':
     case 'hills': {
-      for (const [layer, fill] of [[0, roles.far], [1, roles.mid]] as const) {
+      for (const [layer, fill] of [
+        [0, roles.far],
+        [1, roles.mid],
+      ] as const) {
         const pts: string[] = [`M${r(-w * 0.1)} ${r(horizon)}`];
         const n = a.env === 'mountains' ? rng.int(5, 9) : rng.int(3, 5);
         const amp = (a.env === 'mountains' ? 0.28 : 0.1) * h * (layer === 0 ? 1 : 0.6);
@@ -84,12 +96,16 @@ export function scenery(a: SceneryArgs): string {
         const bw = rng.range(0.04, 0.1) * w;
         const bh = rng.range(0.08, 0.35) * h;
         const fill = rng.next() < 0.5 ? roles.far : roles.mid;
-        out.push(`<rect x="${r(x)}" y="${r(horizon - bh)}" width="${r(bw + 1)}" height="${r(bh + 2)}" fill="${fill}"/>`);
+        out.push(
+          `<rect x="${r(x)}" y="${r(horizon - bh)}" width="${r(bw + 1)}" height="${r(bh + 2)}" fill="${fill}"/>`,
+        );
         const windows = Math.floor(rng.range(2, 8) * detail);
         for (let i = 0; i < windows; i++) {
           const wx = x + rng.range(0.1, 0.8) * bw;
           const wy = horizon - bh + rng.range(0.1, 0.85) * bh;
-          out.push(`<rect x="${r(wx)}" y="${r(wy)}" width="${r(bw * 0.1)}" height="${r(bh * 0.05)}" fill="${roles.light}" fill-opacity="0.8"/>`);
+          out.push(
+            `<rect x="${r(wx)}" y="${r(wy)}" width="${r(bw * 0.1)}" height="${r(bh * 0.05)}" fill="${roles.light}" fill-opacity="0.8"/>`,
+          );
         }
         x += bw;
       }
@@ -102,7 +118,9 @@ export function scenery(a: SceneryArgs): string {
         const th = rng.range(0.1, 0.32) * h;
         const tw = th * rng.range(0.3, 0.45);
         const fill = rng.next() < 0.55 ? roles.far : roles.mid;
-        out.push(`<path d="M${r(tx)} ${r(horizon - th)} L${r(tx + tw / 2)} ${r(horizon + 2)} L${r(tx - tw / 2)} ${r(horizon + 2)}Z" fill="${fill}"/>`);
+        out.push(
+          `<path d="M${r(tx)} ${r(horizon - th)} L${r(tx + tw / 2)} ${r(horizon + 2)} L${r(tx - tw / 2)} ${r(horizon + 2)}Z" fill="${fill}"/>`,
+        );
       }
       break;
     }
@@ -128,25 +146,33 @@ export function scenery(a: SceneryArgs): string {
       );
       const dx = wx + ww + rng.range(0.05, 0.2) * w;
       if (dx < w * 0.92) {
-        out.push(`<rect x="${r(dx)}" y="${r(horizon * 0.3)}" width="${r(w * 0.1)}" height="${r(horizon * 0.7 + 2)}" fill="${roles.mid}"/>`);
+        out.push(
+          `<rect x="${r(dx)}" y="${r(horizon * 0.3)}" width="${r(w * 0.1)}" height="${r(horizon * 0.7 + 2)}" fill="${roles.mid}"/>`,
+        );
       }
       break;
     }
   }
-  out.push(`<rect x="${r(-w)}" y="${r(horizon)}" width="${r(w * 3)}" height="${r(h * 2)}" fill="url(#ground)"/>`);
+  out.push(
+    `<rect x="${r(-w)}" y="${r(horizon)}" width="${r(w * 3)}" height="${r(h * 2)}" fill="url(#ground)"/>`,
+  );
   if (a.env === 'sea') {
     const lines = Math.floor(18 * detail);
     for (let i = 0; i < lines; i++) {
       const y = horizon + ((i + rng.next()) / lines) ** 1.6 * (h - horizon);
       const x = rng.range(-0.1, 0.9) * w;
       const len = rng.range(0.05, 0.25) * w * (0.5 + (y - horizon) / Math.max(1, h - horizon));
-      out.push(`<rect x="${r(x)}" y="${r(y)}" width="${r(len)}" height="${r(Math.max(1, h * 0.004))}" fill="${roles.skyBottom}" fill-opacity="0.35"/>`);
+      out.push(
+        `<rect x="${r(x)}" y="${r(y)}" width="${r(len)}" height="${r(Math.max(1, h * 0.004))}" fill="${roles.skyBottom}" fill-opacity="0.35"/>`,
+      );
     }
   } else if (a.env === 'interior') {
     // Floorboards converge on a vanishing point: the one perspective cue a room needs.
     const vx = w / 2;
     for (let i = -6; i <= 6; i++) {
-      out.push(`<path d="M${r(vx + i * w * 0.04)} ${r(horizon)} L${r(vx + i * w * 0.22)} ${r(h * 1.05)}" stroke="${roles.groundNear}" stroke-width="${r(Math.max(1, w * 0.002))}" stroke-opacity="0.6"/>`);
+      out.push(
+        `<path d="M${r(vx + i * w * 0.04)} ${r(horizon)} L${r(vx + i * w * 0.22)} ${r(h * 1.05)}" stroke="${roles.groundNear}" stroke-width="${r(Math.max(1, w * 0.002))}" stroke-opacity="0.6"/>`,
+      );
     }
   } else {
     const tufts = Math.floor(rng.int(6, 14) * detail);
@@ -154,7 +180,9 @@ export function scenery(a: SceneryArgs): string {
       const y = horizon + rng.range(0.1, 1) * (h - horizon);
       const x = rng.range(0, 1) * w;
       const s = (y - horizon) / Math.max(1, h - horizon);
-      out.push(`<ellipse cx="${r(x)}" cy="${r(y)}" rx="${r(w * 0.03 * (0.3 + s))}" ry="${r(h * 0.008 * (0.3 + s))}" fill="${roles.groundNear}" fill-opacity="0.7"/>`);
+      out.push(
+        `<ellipse cx="${r(x)}" cy="${r(y)}" rx="${r(w * 0.03 * (0.3 + s))}" ry="${r(h * 0.008 * (0.3 + s))}" fill="${roles.groundNear}" fill-opacity="0.7"/>`,
+      );
     }
   }
   return out.join('');

@@ -57,7 +57,12 @@ function angleOf(text: string): CameraAngle {
 }
 
 function moveOf(text: string): CameraMove {
-  if (/\btracking\b|\btrack(s|ing)? (with|along)\b|\bdolly (left|right)\b|\btruck\b|\bfollow(s|ing)?\b|\bsteadicam\b/.test(text)) return 'tracking';
+  if (
+    /\btracking\b|\btrack(s|ing)? (with|along)\b|\bdolly (left|right)\b|\btruck\b|\bfollow(s|ing)?\b|\bsteadicam\b/.test(
+      text,
+    )
+  )
+    return 'tracking';
   if (/\bpush[\s-]*in\b|\bdolly[\s-]*in\b|\bpushes in\b|\bcreep(s|ing)? in\b/.test(text)) return 'dolly-in';
   if (/\bpull[\s-]*(back|out)\b|\bdolly[\s-]*out\b/.test(text)) return 'dolly-out';
   if (/\bzoom/.test(text)) return 'zoom';

@@ -16,7 +16,10 @@ export function validateGenerationRequest(request: GenerationRequest, where = 'r
   const side = (key: 'width' | 'height'): void => {
     const v = request[key];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > MAX_REQUEST_SIDE) {
-      issues.push({ path: key, message: `${key} must be an integer from 1 to ${MAX_REQUEST_SIDE} px, got ${String(v)}` });
+      issues.push({
+        path: key,
+        message: `${key} must be an integer from 1 to ${MAX_REQUEST_SIDE} px, got ${String(v)}`,
+      });
     }
   };
   side('width');
@@ -29,19 +32,29 @@ export function validateGenerationRequest(request: GenerationRequest, where = 'r
     issues.push({ path: 'prompt', message: 'prompt must be a non-empty string' });
   }
   if (!PURPOSES.has(request.purpose)) {
-    issues.push({ path: 'purpose', message: `purpose must be one of ${[...PURPOSES].join(', ')}, got ${String(request.purpose)}` });
+    issues.push({
+      path: 'purpose',
+      message: `purpose must be one of ${[...PURPOSES].join(', ')}, got ${String(request.purpose)}`,
+    });
   }
   if (request.palette !== undefined) {
     if (!Array.isArray(request.palette) || request.palette.length === 0) {
-      issues.push({ path: 'palette', message: 'palette must be a non-empty list of #rrggbb colours when given' });
+      issues.push({
+        path: 'palette',
+        message: 'palette must be a non-empty list of #rrggbb colours when given',
+      });
     } else {
       request.palette.forEach((c, i) => {
-        if (typeof c !== 'string' || !HEX.test(c)) issues.push({ path: `palette[${i}]`, message: `not a #rrggbb colour: ${String(c)}` });
+        if (typeof c !== 'string' || !HEX.test(c))
+          issues.push({ path: `palette[${i}]`, message: `not a #rrggbb colour: ${String(c)}` });
       });
     }
   }
   if (request.shotNumber !== undefined && (!Number.isInteger(request.shotNumber) || request.shotNumber < 0)) {
-    issues.push({ path: 'shotNumber', message: `shotNumber must be a non-negative integer, got ${String(request.shotNumber)}` });
+    issues.push({
+      path: 'shotNumber',
+      message: `shotNumber must be a non-negative integer, got ${String(request.shotNumber)}`,
+    });
   }
   if (issues.length > 0) {
     const summary = issues.map((i) => `${i.path}: ${i.message}`).join('; ');

@@ -73,7 +73,9 @@ export interface RenderedPanel {
 /** The request for panel `index`: what the step's input hash is computed from. */
 export function panelRequest(project: Project, index: number, panelSize = 512): GenerationRequest {
   if (!Number.isInteger(index) || index < 0 || index >= PANEL_COUNT) {
-    throw new ValidationError(`panel index must be an integer from 0 to ${PANEL_COUNT - 1}, got ${index}`, [{ path: 'index', message: 'out of range' }]);
+    throw new ValidationError(`panel index must be an integer from 0 to ${PANEL_COUNT - 1}, got ${index}`, [
+      { path: 'index', message: 'out of range' },
+    ]);
   }
   const spec = derivePanelSpecs(project)[index]!;
   const request: GenerationRequest = {
@@ -113,5 +115,9 @@ export async function renderSheetPanel(
       [{ path: `panels[${index}]`, message: 'wrong size' }],
     );
   }
-  return { panel: { index, prompt: request.prompt, seed: request.seed }, raster, metadata: { ...image.metadata } };
+  return {
+    panel: { index, prompt: request.prompt, seed: request.seed },
+    raster,
+    metadata: { ...image.metadata },
+  };
 }

@@ -31,12 +31,15 @@ export function sheetSide(panelSize: number, gutter: number): number {
 /** Composes nine square panels, row-major, into a 3x3 sheet with gutters, by raw row copies (no resampling). */
 export function composeSheet(panels: readonly Raster[], panelSize: number, gutter: number): Raster {
   if (panels.length !== PANEL_COUNT) {
-    throw new ValidationError(`a coherence sheet needs ${PANEL_COUNT} panels, got ${panels.length}`, [{ path: 'panels', message: 'wrong count' }]);
+    throw new ValidationError(`a coherence sheet needs ${PANEL_COUNT} panels, got ${panels.length}`, [
+      { path: 'panels', message: 'wrong count' },
+    ]);
   }
   if (!Number.isInteger(panelSize) || panelSize < 1 || !Number.isInteger(gutter) || gutter < 0) {
-    throw new ValidationError(`panelSize must be a positive integer and gutter a non-negative integer, got ${panelSize} and ${gutter}`, [
-      { path: 'panelSize', message: String(panelSize) },
-    ]);
+    throw new ValidationError(
+      `panelSize must be a positive integer and gutter a non-negative integer, got ${panelSize} and ${gutter}`,
+      [{ path: 'panelSize', message: String(panelSize) }],
+    );
   }
   const side = sheetSide(panelSize, gutter);
   const out = createRaster(side, side);
@@ -49,9 +52,10 @@ export function composeSheet(panels: readonly Raster[], panelSize: number, gutte
   const rowBytes = panelSize * 3;
   panels.forEach((panel, i) => {
     if (panel.width !== panelSize || panel.height !== panelSize) {
-      throw new ValidationError(`sheet panel ${i + 1} is ${panel.width}x${panel.height}, expected ${panelSize}x${panelSize}`, [
-        { path: `panels[${i}]`, message: 'wrong size' },
-      ]);
+      throw new ValidationError(
+        `sheet panel ${i + 1} is ${panel.width}x${panel.height}, expected ${panelSize}x${panelSize}`,
+        [{ path: `panels[${i}]`, message: 'wrong size' }],
+      );
     }
     const left = gutter + (i % 3) * (panelSize + gutter);
     const top = gutter + Math.floor(i / 3) * (panelSize + gutter);
@@ -66,7 +70,11 @@ export function composeSheet(panels: readonly Raster[], panelSize: number, gutte
  * Renders the nine panels (concurrently, up to the backend's capacity), composes the 3x3 sheet and measures its
  * visual DNA on the panels. The first failure cancels the panels still running and is rethrown as it was.
  */
-export async function buildCoherenceSheet(project: Project, backend: ImageBackend, options: BuildSheetOptions = {}): Promise<CoherenceSheet> {
+export async function buildCoherenceSheet(
+  project: Project,
+  backend: ImageBackend,
+  options: BuildSheetOptions = {},
+): Promise<CoherenceSheet> {
   const panelSize = options.panelSize ?? 512;
   const gutter = options.gutter ?? 16;
   const { signal } = options;
@@ -114,7 +122,10 @@ export async function buildCoherenceSheet(project: Project, backend: ImageBacken
   throwIfAborted(signal);
   if (failure !== undefined) throw failure;
   const rendered = results.map((r, i) => {
-    if (!r) throw new ValidationError(`sheet panel ${i + 1} was not rendered`, [{ path: `panels[${i}]`, message: 'missing' }]);
+    if (!r)
+      throw new ValidationError(`sheet panel ${i + 1} was not rendered`, [
+        { path: `panels[${i}]`, message: 'missing' },
+      ]);
     return r;
   });
   const rasters = rendered.map((r) => r.raster);

@@ -10,7 +10,10 @@ const COLOUR_WORDS: ReadonlyArray<readonly [RegExp, readonly string[]]> = [
   [/\bblue[\s-]hour\b/, ['#2b4c7e', '#567ebb', '#1b2333']],
   [/\bteal[\s-]and[\s-]orange\b/, ['#1f7a7a', '#e07b39']],
   [/\bneon\b|\bcyberpunk\b|\bsynthwave\b/, ['#ff2bd6', '#00e5ff', '#7a00ff', '#0b0620']],
-  [/\bnoir\b|\bblack[\s-]and[\s-]white\b|\bmonochrome\b|\bgr[ae]yscale\b/, ['#0d0d0d', '#3b3b3b', '#7a7a7a', '#bdbdbd', '#f0f0f0']],
+  [
+    /\bnoir\b|\bblack[\s-]and[\s-]white\b|\bmonochrome\b|\bgr[ae]yscale\b/,
+    ['#0d0d0d', '#3b3b3b', '#7a7a7a', '#bdbdbd', '#f0f0f0'],
+  ],
   [/\bsepia\b|\bvintage\b/, ['#704214', '#a0785a', '#d9c3a0', '#3b2410']],
   [/\bpastel\b/, ['#f4c2c2', '#b5d8eb', '#c7e9c0', '#fdfd96']],
   [/\bteal\b/, ['#1f7a7a']],
@@ -52,7 +55,10 @@ function lch(L: number, C: number, hDeg: number): string {
 }
 
 function hashUnit(text: string, salt: string): number {
-  return createHash('sha256').update(`storycore/style-palette/${salt}/${text}`).digest().readUInt32BE(0) / 4294967296;
+  return (
+    createHash('sha256').update(`storycore/style-palette/${salt}/${text}`).digest().readUInt32BE(0) /
+    4294967296
+  );
 }
 
 /**
@@ -77,10 +83,17 @@ export function paletteForStyle(stylePrompt: string): string[] {
   if (named.length === 0) {
     const warm = WARM.test(text);
     const cool = COOL.test(text);
-    const base = warm && !cool ? 25 + hashUnit(text, 'hue') * 50 : cool && !warm ? 200 + hashUnit(text, 'hue') * 60 : hashUnit(text, 'hue') * 360;
+    const base =
+      warm && !cool
+        ? 25 + hashUnit(text, 'hue') * 50
+        : cool && !warm
+          ? 200 + hashUnit(text, 'hue') * 60
+          : hashUnit(text, 'hue') * 360;
     const chroma = 18 + hashUnit(text, 'chroma') * 24;
     const spread = [0, 25, -25, 180, 12, 0];
-    return [14, 30, 46, 62, 78, 92].map((L, i) => lch(L, chroma * (i === 0 || i === 5 ? 0.5 : 1), base + spread[i]!));
+    return [14, 30, 46, 62, 78, 92].map((L, i) =>
+      lch(L, chroma * (i === 0 || i === 5 ? 0.5 : 1), base + spread[i]!),
+    );
   }
   const palette = named.slice(0, STYLE_PALETTE_SIZE);
   // Fill with shadow and highlight variants of the named hues: a one-word palette ("teal") still needs a ramp.

@@ -49,7 +49,10 @@ export function correlatedColourTemperature(rLin: number, gLin: number, bLin: nu
 export function measureVisualDna(raster: Raster, options: VisualDnaOptions = {}): VisualDna {
   const { width, height, data } = raster;
   const total = width * height;
-  if (total === 0) throw new ValidationError('cannot measure the visual DNA of an empty image', [{ path: 'raster', message: `${width}x${height}` }]);
+  if (total === 0)
+    throw new ValidationError('cannot measure the visual DNA of an empty image', [
+      { path: 'raster', message: `${width}x${height}` },
+    ]);
   let lumaSum = 0;
   let rl = 0;
   let gl = 0;
@@ -76,7 +79,11 @@ export function measureVisualDna(raster: Raster, options: VisualDnaOptions = {})
   // Lab statistics on a regular grid (labStats): converting every pixel of a 1600² sheet costs ~10× more for the same numbers.
   const { mean: meanLab, std: stdLab } = labStats(raster, options.maxLabSamples ?? 65536);
 
-  const palette = extractPalette(raster, { k: options.k ?? 7 }).map((p) => ({ hex: p.hex, lab: p.lab, weight: p.weight }));
+  const palette = extractPalette(raster, { k: options.k ?? 7 }).map((p) => ({
+    hex: p.hex,
+    lab: p.lab,
+    weight: p.weight,
+  }));
   return {
     palette,
     luminance: { mean, stdDev },
@@ -93,15 +100,23 @@ export function measureVisualDna(raster: Raster, options: VisualDnaOptions = {})
  */
 export function measureSheetDna(panels: readonly Raster[], options: VisualDnaOptions = {}): VisualDna {
   const first = panels[0];
-  if (!first) throw new ValidationError('a coherence sheet needs panels to measure', [{ path: 'panels', message: 'empty' }]);
+  if (!first)
+    throw new ValidationError('a coherence sheet needs panels to measure', [
+      { path: 'panels', message: 'empty' },
+    ]);
   panels.forEach((p, i) => {
     if (p.width !== first.width || p.height !== first.height) {
-      throw new ValidationError(`sheet panel ${i} is ${p.width}x${p.height}, expected ${first.width}x${first.height} like panel 0`, [
-        { path: `panels[${i}]`, message: 'size differs from panel 0' },
-      ]);
+      throw new ValidationError(
+        `sheet panel ${i} is ${p.width}x${p.height}, expected ${first.width}x${first.height} like panel 0`,
+        [{ path: `panels[${i}]`, message: 'size differs from panel 0' }],
+      );
     }
   });
   // Stacked vertically, the panels form one image whose pixels are exactly the panels' pixels.
-  const stacked = createRaster(first.width, first.height * panels.length, Buffer.concat(panels.map((p) => p.data)));
+  const stacked = createRaster(
+    first.width,
+    first.height * panels.length,
+    Buffer.concat(panels.map((p) => p.data)),
+  );
   return measureVisualDna(stacked, options);
 }
