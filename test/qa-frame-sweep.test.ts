@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createRaster, type Raster } from '../src/image/raster.js';
-import { sweepFrame, type FrameSums } from '../src/stages/qa/frame-sweep.js';
+import { emptyFrameSums, sweepFrame, type FrameSums } from '../src/stages/qa/frame-sweep.js';
 import { CLIP_HIGH, CLIP_LOW, lumaOf, measureFrame } from '../src/stages/qa/metrics.js';
 import { sweepFrameSimd } from '../src/stages/qa/simd-sweep.js';
 
@@ -13,15 +13,7 @@ function reference(raster: Raster): FrameSums {
     const ry = h === 1 ? 0 : y < 0 ? -y : y >= h ? 2 * h - 2 - y : y;
     return luma[ry * w + rx]!;
   };
-  const out: FrameSums = {
-    lumaSum: 0,
-    lumaSumSq: 0,
-    highCount: 0,
-    lowCount: 0,
-    lapSum: 0,
-    lapSumSq: 0,
-    noiseAbsSum: 0,
-  };
+  const out = emptyFrameSums();
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       const v = at(x, y);

@@ -15,6 +15,11 @@ export interface FrameSums {
   noiseAbsSum: number;
 }
 
+/** All sums zero: where every sweep starts. */
+export function emptyFrameSums(): FrameSums {
+  return { lumaSum: 0, lumaSumSq: 0, highCount: 0, lowCount: 0, lapSum: 0, lapSumSq: 0, noiseAbsSum: 0 };
+}
+
 /**
  * Longest run of pixels whose Σ lap² fits an int32: |lap| ≤ 1020, 2048 · 1020² < 2^31. Rows are walked in
  * chunks of this many columns so the hot sums stay integers (a double accumulator is a 4-cycle add chain).
@@ -163,15 +168,7 @@ function fusedRow(
 export function sweepFrame(raster: Raster, clipHigh: number, clipLow: number): FrameSums {
   const { width: w, height: h } = raster;
   const data = new Uint8Array(raster.data.buffer, raster.data.byteOffset, raster.data.length);
-  const acc: FrameSums = {
-    lumaSum: 0,
-    lumaSumSq: 0,
-    highCount: 0,
-    lowCount: 0,
-    lapSum: 0,
-    lapSumSq: 0,
-    noiseAbsSum: 0,
-  };
+  const acc = emptyFrameSums();
   if (w === 0 || h === 0) return acc;
   if (sharedRing.length < 3 * w) sharedRing = new Int32Array(3 * w);
   const r = sharedRing;

@@ -1,5 +1,5 @@
 import type { Raster } from '../../image/raster.js';
-import type { FrameSums } from './frame-sweep.js';
+import { emptyFrameSums, type FrameSums } from './frame-sweep.js';
 import {
   MAX_LAPLACIAN_WIDTH,
   MAX_LUMA_BLOCKS,
@@ -124,15 +124,7 @@ export function sweepFrameSimd(raster: Raster, clipHigh: number, clipLow: number
     k.memory.grow(Math.ceil((needed - k.memory.buffer.byteLength) / PAGE));
   const heap = new Uint8Array(k.memory.buffer);
   const data = raster.data;
-  const acc: FrameSums = {
-    lumaSum: 0,
-    lumaSumSq: 0,
-    highCount: 0,
-    lowCount: 0,
-    lapSum: 0,
-    lapSumSq: 0,
-    noiseAbsSum: 0,
-  };
+  const acc = emptyFrameSums();
   const vecs = (w - 2) >> 3;
   const from = 1 + 8 * vecs;
   // luma slot s holds image row y0 - 2 + s: slots 0 and 1 are the previous band's last two rows
