@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, writeFile, unlink } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp, { type Sharp } from 'sharp';
@@ -416,6 +417,27 @@ describe('exportPackage', () => {
     expect(path.basename(second.dir)).toBe('lighthouse-20261125T213000Z-2');
     expect(path.basename(second.zipPath)).toBe('lighthouse-20261125T213000Z-2.zip');
     expect(await verifyExport(first.dir)).toEqual([]);
+  });
+
+  it('sweeps temporaries left by a killed export, but never those of a live process', async () => {
+    const out = path.join(work, 'out');
+    await mkdir(out, { recursive: true });
+    const dead = await new Promise<number>((resolve) => {
+      const child = spawn(process.execPath, ['-e', '']);
+      child.on('exit', () => resolve(child.pid!));
+    });
+    const abandoned = [`.tmp-${dead}-0123456789abcdef`, `.tmp-${dead}-0123456789abcdef.zip`];
+    const live = `.tmp-${process.pid}-fedcba9876543210`;
+    await mkdir(path.join(out, abandoned[0]!, 'shots'), { recursive: true });
+    await writeFile(path.join(out, abandoned[1]!), 'half a zip');
+    await mkdir(path.join(out, live));
+    await writeFile(path.join(out, '.tmp-not-ours'), 'left alone: not our pattern');
+
+    const result = await exportPackage((await makeFixture(out)).input);
+    const left = (await readdir(out)).sort();
+    expect(left).toEqual(
+      ['.tmp-not-ours', live, path.basename(result.dir), path.basename(result.zipPath)].sort(),
+    );
   });
 
   it('rejects a shot id that would escape the export folder and writes nothing outside outDir', async () => {

@@ -20,7 +20,7 @@ export type {
 } from './run-store.js';
 export { RUN_STATUSES, TERMINAL_RUN_STATUSES } from './run-store.js';
 export { SqliteRunStore } from './sqlite-run-store.js';
-export { isProcessAlive } from './process-liveness.js';
+export { isProcessAlive } from '../core/process-liveness.js';
 export type { SqliteRunStoreOptions } from './sqlite-run-store.js';
 export { ArtifactStore, assertSha256, sha256Hex } from './artifact-store.js';
 export type { ArtifactCallOptions, ArtifactGetOptions } from './artifact-store.js';

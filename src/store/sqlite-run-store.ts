@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { NotFoundError } from '../core/errors.js';
-import { isProcessAlive } from './process-liveness.js';
+import { isProcessAlive } from '../core/process-liveness.js';
 import { runFromRow, toJson } from './rows.js';
 import type { RunRow } from './rows.js';
 import { TERMINAL_RUN_STATUSES } from './run-store.js';

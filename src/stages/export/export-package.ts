@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, rename, rm } from 'node:fs/promises';
 import sharp from 'sharp';
 import { asCancellation, throwIfAborted } from '../../core/abort.js';
@@ -27,6 +26,7 @@ import { hashFile, openPng, storePng, type PngSource } from './png-source.js';
 import { HashingWriter } from './hashing-writer.js';
 import { QaReportHtml, type ReportFrameInfo } from './qa-report-html.js';
 import { assertSafeId, exportFolderName, shotFilePath } from './safe-path.js';
+import { exportTempPaths, sweepAbandonedTemps } from './temp-sweep.js';
 import { writeZip } from './zip.js';
 
 export interface FrameSize {
@@ -155,8 +155,8 @@ async function pathExists(p: string): Promise<boolean> {
 }
 
 /**
- * Stage 5: writes the export folder and its zip. Everything is built in `<outDir>/.tmp-<random>` and the zip under a
- * hidden temporary name; only when both are complete and flushed are they renamed into place, so a crash or failure
+ * Stage 5: writes the export folder and its zip. Everything is built in `<outDir>/.tmp-<pid>-<random>` and the zip under a
+ * hidden temporary name (temporaries left by a dead process are swept first); only when both are complete and flushed are they renamed into place, so a crash or failure
  * never leaves half an export. On failure the temporaries are removed and ExportFailedError (cause kept) is thrown;
  * on abort, CancelledError.
  */
@@ -174,9 +174,7 @@ export async function exportPackage(input: ExportInput, options: ExportOptions =
   };
 
   const outDir = safeJoin(input.outDir);
-  const token = randomBytes(8).toString('hex');
-  const tmpDir = safeJoin(outDir, `.tmp-${token}`);
-  const tmpZip = safeJoin(outDir, `.tmp-${token}.zip`);
+  const { tmpDir, tmpZip } = exportTempPaths(outDir);
   let result: ExportResult;
   let phase = 'preparing the temporary folder';
   // Written while the frames stream through; closed on failure.
@@ -185,6 +183,7 @@ export async function exportPackage(input: ExportInput, options: ExportOptions =
 
   try {
     await mkdir(outDir, { recursive: true });
+    await sweepAbandonedTemps(outDir);
     await mkdir(safeJoin(tmpDir, 'shots'), { recursive: true });
     const files: ManifestFile[] = [];
 
