@@ -1,0 +1,108 @@
+import { stat } from 'node:fs/promises';
+import { composeNegativePrompt, composeShotPrompt } from '../project/prompt.js';
+import { resolveGlobalSeed } from '../project/seeds.js';
+import { exportPackage, type ExportFrame, type PngFile } from '../stages/export/index.js';
+import type { QaReport } from '../stages/qa/index.js';
+import type { RunContext } from './run-context.js';
+import type { SheetResult } from './sheet-steps.js';
+import { generationSize, type ShotOutcome } from './shot-steps.js';
+
+export interface ExportOutput {
+  dir: string;
+  zipPath: string;
+}
+
+/**
+ * Stage 5: the `export` step. Its inputs are the hashes of everything packaged, so it reruns exactly when a frame,
+ * the sheet, the QA report or the destination changed — or when the folder it wrote was deleted.
+ */
+export async function runExportStep(
+  ctx: RunContext,
+  sheet: SheetResult,
+  shots: readonly ShotOutcome[],
+  qaReport: QaReport,
+  options: { outDir: string; projectHash: string; startedAt: number },
+): Promise<ExportOutput> {
+  const { project, backend, artifacts, progress, now } = ctx;
+  ctx.stages.start('export');
+  const exported = await ctx.steps.run<ExportOutput, never>(
+    {
+      id: 'export',
+      stage: 'export',
+      input: {
+        project: options.projectHash,
+        outDir: options.outDir,
+        sheet: sheet.sha256,
+        frames: shots.map((o) => [o.shotId, o.frameSha256, o.promotedSha256, o.seed]),
+        qa: qaReport,
+        backend: [backend.name, backend.version],
+      },
+      stillValid: async (output) => {
+        try {
+          await stat(output.zipPath);
+          return (await stat(output.dir)).isDirectory();
+        } catch {
+          return false;
+        }
+      },
+      execute: async (attemptSignal) => {
+        // Files, not bytes: the export copies each frame from the store and decodes it once, so memory does not
+        // grow with the number of shots.
+        const fromStore = (sha: string): PngFile => ({ path: artifacts.pathOf(sha), sha256: sha });
+        const frames: ExportFrame[] = shots.map((o) => {
+          const shot = project.shots[o.index]!;
+          return {
+            shotId: o.shotId,
+            index: o.index,
+            png: fromStore(o.frameSha256),
+            ...(o.qa.autofixApplied && o.promotedSha256 !== o.frameSha256
+              ? { beforePng: fromStore(o.promotedSha256) }
+              : {}),
+            width: project.output.width,
+            height: project.output.height,
+            seed: o.seed,
+            prompt: composeShotPrompt(project, shot),
+            negativePrompt: composeNegativePrompt(project, shot),
+            backend: backend.name,
+            draft: backend.name === 'draft',
+            promotion: {
+              original: { width: o.promotion.original.w, height: o.promotion.original.h },
+              cropped: { width: o.promotion.cropped.w, height: o.promotion.cropped.h },
+              final: { width: o.promotion.final.w, height: o.promotion.final.h },
+            },
+            timings: { processingMs: o.processingTimeMs },
+          };
+        });
+        const result = await exportPackage(
+          {
+            project,
+            outDir: options.outDir,
+            sheet: { png: fromStore(sheet.sha256), dna: sheet.dna },
+            frames,
+            qaReport,
+            backend: { name: backend.name, version: backend.version },
+            parameters: {
+              output: project.output,
+              generation: generationSize(project, backend),
+              panelSize: ctx.panelSize,
+              globalSeed: resolveGlobalSeed(project),
+              qaThresholds: ctx.thresholds,
+              regenerateBudget: ctx.regenerateBudget,
+            },
+            timings: { totalMs: now() - options.startedAt },
+            createdAt: new Date(now()),
+          },
+          {
+            signal: attemptSignal,
+            onProgress: (done, total) => progress.update('export', 'export', Math.min(0.99, done / total)),
+          },
+        );
+        return { artifacts: {}, output: { dir: result.dir, zipPath: result.zipPath } };
+      },
+    },
+    ctx.signal,
+  );
+  progress.update('export', 'export', 1);
+  ctx.stages.finishIfDone('export', () => ({ dir: exported.output.dir, zip: exported.output.zipPath }));
+  return exported.output;
+}

@@ -1,0 +1,185 @@
+import { deriveOperationSeed } from '../core/seeds.js';
+import type { GenerationRequest, ImageBackend, ReferenceImage } from '../backends/types.js';
+import { decodeImage, encodePng, type Raster } from '../image/raster.js';
+import { composeNegativePrompt, composeShotPrompt } from '../project/prompt.js';
+import type { Project, Shot } from '../project/schema.js';
+import { resolveShotSeed } from '../project/seeds.js';
+import { promoteFrame, type PromotionRecord } from '../stages/promote/index.js';
+import { autofixFrame, shotQaResult, type ShotQaResult } from '../stages/qa/index.js';
+import type { RunContext } from './run-context.js';
+import type { SheetResult } from './sheet-steps.js';
+
+export interface ShotOutcome {
+  shotId: string;
+  index: number;
+  seed: number;
+  /** sha256 of the final frame in the artifact store. */
+  frameSha256: string;
+  /** sha256 of the promoted frame before QA; differs from frameSha256 when autofix changed the frame. */
+  promotedSha256: string;
+  qa: ShotQaResult;
+  promotion: PromotionRecord;
+  processingTimeMs: number;
+  reused: boolean;
+}
+
+/** Which resolution to ask the backend for: its own preferred size when it has one, else the output size. */
+export function generationSize(project: Project, backend: ImageBackend): { width: number; height: number } {
+  const { width, height } = project.output;
+  const max = (backend as { maxGenerationSide?: number }).maxGenerationSide;
+  if (!max || Math.max(width, height) <= max) return { width, height };
+  const scale = max / Math.max(width, height);
+  // Multiples of 8: latent-diffusion models work on 8x-downsampled latents.
+  return {
+    width: Math.max(8, Math.round((width * scale) / 8) * 8),
+    height: Math.max(8, Math.round((height * scale) / 8) * 8),
+  };
+}
+
+/**
+ * Stages 2–4 for one shot: `generate:<id>` → `promote:<id>` → `qa:<id>`. A step that executes hands its raster to
+ * the next in memory (`keep`); only a step after a reused one decodes from the store, and only if it must run.
+ * Returns a function running one shot; the sheet PNG (the reference every request carries) is read once and shared.
+ */
+export function createShotRunner(
+  ctx: RunContext,
+  sheet: SheetResult,
+): (shot: Shot, index: number) => Promise<ShotOutcome> {
+  const { project, backend, artifacts, steps, progress, stages, signal, now } = ctx;
+  const size = generationSize(project, backend);
+  const target = { width: project.output.width, height: project.output.height };
+  const palette = sheet.dna.palette.map((c) => c.hex);
+  let sheetPng = sheet.png;
+  const reference = async (): Promise<ReferenceImage> => {
+    sheetPng ??= await artifacts.get(sheet.sha256, { signal });
+    return { png: sheetPng, sha256: sheet.sha256 };
+  };
+  const decodeArtifact = async (sha: string, attemptSignal: AbortSignal): Promise<Raster> =>
+    decodeImage(await artifacts.get(sha, { signal: attemptSignal }));
+
+  return async (shot, index) => {
+    const shotStarted = now();
+    const seed = resolveShotSeed(project, shot);
+    const baseRequest: Omit<GenerationRequest, 'seed' | 'purpose'> = {
+      prompt: composeShotPrompt(project, shot),
+      negativePrompt: composeNegativePrompt(project, shot),
+      width: size.width,
+      height: size.height,
+      shotNumber: index + 1,
+      label: shot.id,
+      caption: shot.prompt,
+      palette,
+      ...(shot.camera === undefined ? {} : { camera: shot.camera }),
+    };
+    // What a request depends on besides its seed: the reference travels by hash, the backend by name + version.
+    const requestKey = { ...baseRequest, reference: sheet.sha256, backend: [backend.name, backend.version] };
+
+    const gen = await steps.run<{ seed: number; metadata: Record<string, unknown> }, Raster>(
+      {
+        id: `generate:${shot.id}`,
+        stage: 'comfyui',
+        shotId: shot.id,
+        input: { ...requestKey, seed },
+        execute: async (attemptSignal) => {
+          const image = await backend.generate(
+            { ...baseRequest, seed, purpose: 'shot', reference: await reference() },
+            {
+              signal: attemptSignal,
+              onProgress: (p) => progress.update('comfyui', shot.id, Math.min(p.fraction, 0.99), p.message),
+            },
+          );
+          return {
+            artifacts: { image: await encodePng(image.raster) },
+            output: { seed, metadata: image.metadata },
+            keep: image.raster,
+          };
+        },
+      },
+      signal,
+    );
+    progress.update('comfyui', shot.id, 1);
+    stages.finishIfDone('comfyui', () => ({ shots: project.shots.length }));
+    stages.start('promotion');
+
+    const promoted = await steps.run<{ promotion: PromotionRecord }, Raster>(
+      {
+        id: `promote:${shot.id}`,
+        stage: 'promotion',
+        shotId: shot.id,
+        input: { source: gen.artifacts['image'], ...target },
+        execute: async (attemptSignal) => {
+          const source = gen.keep ?? (await decodeArtifact(gen.artifacts['image']!, attemptSignal));
+          const result = await promoteFrame(source, { ...target, signal: attemptSignal });
+          return {
+            artifacts: { image: await encodePng(result.raster) },
+            output: { promotion: result.record },
+            keep: result.raster,
+          };
+        },
+      },
+      signal,
+    );
+    progress.update('promotion', shot.id, 1);
+    stages.finishIfDone('promotion', () => ({ shots: project.shots.length }));
+    stages.start('qa');
+
+    const regenerate = async (attempt: number, attemptSignal: AbortSignal) => {
+      const opSeed = deriveOperationSeed(seed, 'regenerate', attempt);
+      const image = await backend.generate(
+        { ...baseRequest, seed: opSeed, purpose: 'regenerate', reference: await reference() },
+        { signal: attemptSignal },
+      );
+      const p = await promoteFrame(image.raster, { ...target, signal: attemptSignal });
+      return { raster: p.raster, seed: opSeed };
+    };
+    const qa = await steps.run<{ qa: ShotQaResult; seed: number }, never>(
+      {
+        id: `qa:${shot.id}`,
+        stage: 'qa',
+        shotId: shot.id,
+        input: {
+          source: promoted.artifacts['image'],
+          dna: sheet.dnaSha256,
+          thresholds: ctx.thresholds,
+          regenerateBudget: ctx.regenerateBudget,
+          regenerateWith: backend.canRegenerate ? requestKey : null,
+        },
+        execute: async (attemptSignal) => {
+          const source = promoted.keep ?? (await decodeArtifact(promoted.artifacts['image']!, attemptSignal));
+          const result = await autofixFrame(source, sheet.dna, {
+            thresholds: ctx.thresholds,
+            signal: attemptSignal,
+            regenerateBudget: ctx.regenerateBudget,
+            onAttempt: () => progress.update('qa', shot.id, 0.5),
+            ...(backend.canRegenerate
+              ? { regenerate: (attempt: number) => regenerate(attempt, attemptSignal) }
+              : {}),
+          });
+          // An untouched frame is the promoted artifact itself: no second copy in the store.
+          const finalImage =
+            result.raster === source
+              ? { sha256: promoted.artifacts['image']! }
+              : await encodePng(result.raster);
+          return {
+            artifacts: { image: finalImage },
+            output: { qa: shotQaResult(shot.id, result), seed: result.seed ?? seed },
+          };
+        },
+      },
+      signal,
+    );
+    progress.update('qa', shot.id, 1, `shot ${shot.id} done`);
+    stages.finishIfDone('qa', () => ({ shots: project.shots.length }));
+    return {
+      shotId: shot.id,
+      index,
+      seed: qa.output.seed,
+      frameSha256: qa.artifacts['image']!,
+      promotedSha256: promoted.artifacts['image']!,
+      qa: qa.output.qa,
+      promotion: promoted.output.promotion,
+      processingTimeMs: now() - shotStarted,
+      reused: gen.reused && promoted.reused && qa.reused,
+    };
+  };
+}
