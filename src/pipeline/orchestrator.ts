@@ -150,8 +150,9 @@ export async function runPipeline(project: Project, options: PipelineOptions): P
     now,
     concurrency: Math.max(1, options.concurrency ?? backend.capacity),
     panelSize: options.panelSize ?? 512,
-    thresholds: { ...DEFAULT_QA_THRESHOLDS, ...options.qaThresholds },
-    regenerateBudget: options.regenerateBudget ?? 2,
+    // Defaults, then the project's own `qa` settings, then the caller's.
+    thresholds: { ...DEFAULT_QA_THRESHOLDS, ...definedOnly(project.qa?.thresholds), ...options.qaThresholds },
+    regenerateBudget: options.regenerateBudget ?? project.qa?.regenerateBudget ?? 2,
   };
 
   const body = async (): Promise<PipelineResult> => {
@@ -249,6 +250,16 @@ export async function runPipeline(project: Project, options: PipelineOptions): P
     silenced = outer.aborted;
     outer.removeEventListener('abort', onOuterAbort);
   }
+}
+
+/** The project file's QA thresholds must name exactly the thresholds QA knows; this fails to compile otherwise. */
+type ProjectThresholds = NonNullable<NonNullable<Project['qa']>['thresholds']>;
+type SameKeys<A, B> = [keyof A] extends [keyof B] ? ([keyof B] extends [keyof A] ? true : never) : never;
+const thresholdKeysMatch: SameKeys<ProjectThresholds, QaThresholds> = true;
+void thresholdKeysMatch;
+
+function definedOnly(values: ProjectThresholds | undefined): Partial<QaThresholds> {
+  return Object.fromEntries(Object.entries(values ?? {}).filter(([, v]) => v !== undefined));
 }
 
 function toStored(info: ErrorInfo): StoredError {

@@ -111,6 +111,33 @@ const dimension = z
 
 export const DEFAULT_OUTPUT = { width: 1920, height: 1080 } as const;
 
+const limit = (min: number, max: number) =>
+  z.number().min(min, `must be ≥ ${min}`).max(max, `must be ≤ ${max}`).optional();
+
+/**
+ * Per-project QA configuration: any threshold left out keeps its documented default (DEFAULT_QA_THRESHOLDS in
+ * src/stages/qa/thresholds.ts, where each one's meaning and calibration is written down). A noir film may want a
+ * lower `meanLumaMin`; a grainy 16 mm look a higher `noiseSigmaMax`.
+ */
+export const qaSchema = z.strictObject({
+  thresholds: z
+    .strictObject({
+      sharpnessMin: limit(0, 1e6),
+      sharpnessMax: limit(0, 1e7),
+      sharpnessScaleExponent: limit(0, 6),
+      meanLumaMin: limit(0, 255),
+      meanLumaMax: limit(0, 255),
+      clippedShadowsMaxPct: limit(0, 100),
+      clippedHighlightsMaxPct: limit(0, 100),
+      contrastMin: limit(0, 1),
+      noiseSigmaMax: limit(0, 255),
+      paletteDriftMax: limit(0, 200),
+    })
+    .optional(),
+  /** Regenerations per shot when fixes cannot make it pass (only with backends that can regenerate). @default 2 */
+  regenerateBudget: z.number().int('must be an integer').min(0).max(10).optional(),
+});
+
 export const projectSchema = z.strictObject({
   schemaVersion: z.literal(SCHEMA_VERSION, { error: `schemaVersion must be ${SCHEMA_VERSION}` }),
   id: safeId('project id'),
@@ -133,6 +160,7 @@ export const projectSchema = z.strictObject({
         .length(9, 'coherence.panels must hold exactly nine prompts'),
     })
     .optional(),
+  qa: qaSchema.optional(),
   shots: z
     .array(shotSchema)
     .min(1, 'a project needs at least one shot')
