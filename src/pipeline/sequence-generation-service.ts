@@ -8,7 +8,7 @@ import { policyFromOptions, type RetryPolicy } from '../core/retry.js';
 import type { GenerationStatus, PipelineStage } from '../core/status-tracker.js';
 import { createDraftBackend } from '../backends/draft/index.js';
 import type { ImageBackend } from '../backends/types.js';
-import { projectSchema, type Project, type ProjectInput } from '../project/schema.js';
+import type { Project, ProjectInput } from '../project/schema.js';
 import { validateProject } from '../project/validate.js';
 import { openWorkspaceStore, type WorkspaceStore } from '../store/workspace-store.js';
 import type { RunRecord, StepRecord } from '../store/run-store.js';
@@ -161,10 +161,7 @@ export class SequenceGenerationService {
       });
       return this.toResults(result);
     } catch (error) {
-      if (isCancellation(error) || error instanceof ValidationError) {
-        if (error instanceof ValidationError) throw error;
-        return null;
-      }
+      if (isCancellation(error)) return null;
       options.onError?.({
         ...createGenerationError(error, { stage: 'error', attemptNumber: 1 }),
         next: 'give-up',
@@ -219,10 +216,7 @@ export class SequenceGenerationService {
       doneByStage.set(stage, (doneByStage.get(stage) ?? 0) + 1);
       if (step.stepId === 'sheet:compose') sheetUrl = this.artifactUrl(step.artifacts['image']);
       if (kind === 'qa' && name) {
-        generatedShots.push({
-          shotId: name,
-          imageUrl: this.artifactUrl(step.artifacts['image']),
-        } as PartialResults['generatedShots'][number]);
+        generatedShots.push({ shotId: name, imageUrl: this.artifactUrl(step.artifacts['image']) });
       }
     }
     const expected: Record<PipelineStage, number> = {
@@ -240,10 +234,10 @@ export class SequenceGenerationService {
       generatedShots,
       ...(sheetUrl ? { masterCoherenceSheetUrl: sheetUrl } : {}),
       ...(run.error
-        ? { lastError: { message: run.error.message, code: run.error.code } as PartialResults['lastError'] }
+        ? { lastError: { message: run.error.message, code: run.error.code, name: 'StoryCoreError' } }
         : {}),
       savedAt: Date.parse(run.updatedAt),
-    } as PartialResults & { runId: string };
+    };
   }
 
   /** Closes the workspace store (the CLI and tests call this; a long-lived server keeps it open). */
@@ -361,5 +355,3 @@ function toGenerationError(
 
 /** The note's singleton: workspace `.storycore` and exports in the working directory, draft renderer. */
 export const sequenceGenerationService = new SequenceGenerationService();
-
-export { projectSchema };
