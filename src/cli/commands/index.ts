@@ -1,0 +1,3 @@
+export { registerRunCommands } from './run-commands.js';
+export { registerProjectCommands } from './project-commands.js';
+export { registerRunInfoCommands } from './run-info-commands.js';

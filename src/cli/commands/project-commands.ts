@@ -1,0 +1,75 @@
+import { access, mkdir } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { ValidationError } from '../../core/errors.js';
+import { importStoryCoreEngine } from '../../project/import-storycore-engine.js';
+import { loadProjectFile } from '../../project/load.js';
+import { writeProjectFile } from '../../project/write.js';
+import { packageRoot, type CliContext, type GlobalOptions } from '../context.js';
+
+/** Adds `validate`, `init` and `import`: the commands that read or write a project file and need no run store. */
+export function registerProjectCommands(program: Command, ctx: CliContext): void {
+  const { out, err } = ctx;
+
+  program
+    .command('validate')
+    .description('check a project file and list every problem with its JSON path')
+    .argument('<project>', 'project.json, or a folder holding one')
+    .action(async (projectPath: string, _o: unknown, cmd: Command) => {
+      // An invalid project throws a ValidationError, which errors.ts prints with every issue (exit 2).
+      const project = await loadProjectFile(projectPath);
+      if (ctx.jsonMode(cmd.optsWithGlobals<GlobalOptions>()))
+        out(JSON.stringify({ ok: true, id: project.id, shots: project.shots.length }));
+      else
+        out(
+          `✔ ${projectPath}: project "${project.name}" (${project.id}) with ${project.shots.length} shots is valid`,
+        );
+    });
+
+  program
+    .command('init')
+    .description('write an example project to start from')
+    .argument('[dir]', 'folder to create it in', '.')
+    .option('--force', 'overwrite an existing project.json')
+    .action(async (dir: string, o: { force?: boolean }) => {
+      // Loaded and rewritten rather than copied, so the example written is always one that validates.
+      const example = await loadProjectFile(join(packageRoot(), 'examples', 'lighthouse', 'project.json'));
+      const target = join(resolve(dir), 'project.json');
+      await refuseOverwrite(target, o.force);
+      await mkdir(dirname(target), { recursive: true });
+      await writeProjectFile(target, example);
+      out(`✔ wrote ${target} (${example.shots.length} shots). Next: storycore generate ${target}`);
+    });
+
+  program
+    .command('import')
+    .description(
+      'convert a StoryCore-Engine project folder (project.json + storyboard.json) into a v1 project file',
+    )
+    .argument('<dir>', 'the StoryCore-Engine project folder')
+    .option('-o, --output <file>', 'where to write the converted project', 'project.json')
+    .option('--style <prompt>', 'style prompt to use when the source gives none')
+    .option('--force', 'overwrite the output file')
+    .action(async (dir: string, o: { output: string; style?: string; force?: boolean }) => {
+      const { project, warnings } = await importStoryCoreEngine(dir, o.style ? { style: o.style } : {});
+      await refuseOverwrite(o.output, o.force);
+      await mkdir(dirname(resolve(o.output)), { recursive: true });
+      await writeProjectFile(o.output, project);
+      // Warnings go to stderr so stdout stays the one line a script may read.
+      for (const w of warnings) err(`warning: ${w}`);
+      out(`✔ imported ${project.shots.length} shots from ${dir} into ${resolve(o.output)}`);
+    });
+}
+
+/** `init` and `import` never clobber a project file unless told to. */
+async function refuseOverwrite(path: string, force: boolean | undefined): Promise<void> {
+  if (force) return;
+  try {
+    await access(path);
+  } catch {
+    return;
+  }
+  throw new ValidationError(`${path} already exists; pass --force to overwrite it`, [], {
+    details: { file: path },
+  });
+}

@@ -1,0 +1,202 @@
+import { fileURLToPath } from 'node:url';
+import { Option, type Command } from 'commander';
+import { formatDuration } from '../../core/status-tracker.js';
+import { loadProjectFile } from '../../project/load.js';
+import type {
+  GenerationResults,
+  SequenceGenerationService,
+} from '../../pipeline/sequence-generation-service.js';
+import { positiveInt, type CliContext, type GlobalOptions } from '../context.js';
+import { ExitCode } from '../errors.js';
+import { jsonLinesView, terminalView, type ProgressView } from '../progress-view.js';
+
+interface RunOptions extends GlobalOptions {
+  backend: string;
+  out: string;
+  concurrency?: number;
+  fresh?: boolean;
+  failFast?: boolean;
+  retryAttempts?: number;
+  retryDelay?: number;
+}
+
+/** Adds `generate` and `resume`: the two commands that run the pipeline, so they share options and output. */
+export function registerRunCommands(program: Command, ctx: CliContext): void {
+  addRunOptions(
+    program
+      .command('generate')
+      .description('run the five stages on a project (reuses every finished step of earlier runs)')
+      .argument('<project>', 'project.json, or a folder holding one'),
+  ).action(async (projectPath: string, _cmdOpts: unknown, cmd: Command) => {
+    const opts = cmd.optsWithGlobals<RunOptions>();
+    const project = await loadProjectFile(projectPath);
+    await runWithProgress(
+      ctx,
+      opts,
+      () => project.id,
+      (svc, view, signal) =>
+        svc.generateSequence(project, { signal, onEvent: (e) => view.onEvent(e), ...runOptions(opts) }),
+    );
+  });
+
+  addRunOptions(
+    program
+      .command('resume')
+      .description('continue an interrupted, cancelled or failed run')
+      .argument('<run>', 'run id (see `storycore runs`)'),
+  ).action(async (runId: string, _cmdOpts: unknown, cmd: Command) => {
+    const opts = cmd.optsWithGlobals<RunOptions>();
+    await runWithProgress(
+      ctx,
+      opts,
+      // The run's project is known only to the store, which runWithProgress opens.
+      (svc) => svc.getRun(runId).projectId,
+      (svc, view, signal) =>
+        svc.resume(runId, { signal, onEvent: (e) => view.onEvent(e), ...runOptions(opts) }),
+    );
+  });
+}
+
+function addRunOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('-b, --backend <name>', 'image backend').choices(['draft']).default('draft'))
+    .option('-o, --out <dir>', 'where export folders and zips are written', 'exports')
+    .option(
+      '-c, --concurrency <n>',
+      'shots in flight at once (default: backend capacity)',
+      positiveInt('--concurrency'),
+    )
+    .option('--fresh', 'ignore results of earlier runs and compute everything again')
+    .option('--fail-fast', 'stop the run at the first shot that fails for good (default: the others finish)')
+    .option(
+      '--retry-attempts <n>',
+      'attempts per step, the first included (default 3)',
+      positiveInt('--retry-attempts'),
+    )
+    .option(
+      '--retry-delay <ms>',
+      'wait before the first retry, doubled each time (default 2000)',
+      positiveInt('--retry-delay'),
+    );
+}
+
+/** Only the options the user gave, so the service's own defaults apply to the rest. */
+function runOptions(opts: RunOptions): {
+  concurrency?: number;
+  fresh?: boolean;
+  failFast?: boolean;
+  retryAttempts?: number;
+  retryDelayMs?: number;
+} {
+  return {
+    ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
+    ...(opts.fresh ? { fresh: true } : {}),
+    ...(opts.failFast ? { failFast: true } : {}),
+    ...(opts.retryAttempts !== undefined ? { retryAttempts: opts.retryAttempts } : {}),
+    ...(opts.retryDelay !== undefined ? { retryDelayMs: opts.retryDelay } : {}),
+  };
+}
+
+/**
+ * Runs a generation with progress, Ctrl-C handling and a summary; sets `ctx.exitCode`. `projectId` names the
+ * project whose partial results say which run to resume when `start` ends without results (failed or
+ * cancelled).
+ */
+async function runWithProgress(
+  ctx: CliContext,
+  opts: RunOptions,
+  projectId: (svc: SequenceGenerationService) => string,
+  start: (
+    svc: SequenceGenerationService,
+    view: ProgressView,
+    signal: AbortSignal,
+  ) => Promise<GenerationResults | null>,
+): Promise<void> {
+  const view = ctx.streamJson(opts) ? jsonLinesView(ctx.write) : terminalView(ctx.stderr);
+  const svc = ctx.service(opts);
+  const controller = new AbortController();
+  let interrupts = 0;
+  // The first Ctrl-C cancels cleanly (the run stays resumable); a second one is someone who will not wait.
+  const onSigint = (): void => {
+    interrupts++;
+    if (interrupts === 1) {
+      view.note('Cancelling… (the run stays resumable; press Ctrl-C again to quit at once)');
+      controller.abort();
+    } else {
+      process.exit(ExitCode.CANCELLED);
+    }
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+  try {
+    const id = projectId(svc);
+    const results = await start(svc, view, controller.signal);
+    view.stop();
+    if (results === null) {
+      const partial = svc.getPartialResults(id);
+      if (controller.signal.aborted) {
+        report(ctx, view, opts, 'cancelled', partial?.runId);
+        ctx.exitCode = ExitCode.CANCELLED;
+      } else {
+        const run = partial ? svc.getRun(partial.runId) : undefined;
+        report(ctx, view, opts, 'failed', partial?.runId, run?.error?.message);
+        ctx.exitCode = ExitCode.FAILED;
+      }
+      return;
+    }
+    summarize(ctx, results, opts);
+    ctx.exitCode = results.success ? ExitCode.OK : ExitCode.FAILED;
+  } finally {
+    view.stop();
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+    svc.close();
+  }
+}
+
+/** A run that ended without results: an event in the JSON stream, or a line on stderr with the resume hint. */
+function report(
+  ctx: CliContext,
+  view: ProgressView,
+  opts: GlobalOptions,
+  status: string,
+  runId?: string,
+  message?: string,
+): void {
+  const hint = runId ? `resume with: storycore resume ${runId}` : '';
+  if (ctx.streamJson(opts))
+    view.note(`run ${status}`, { status, runId: runId ?? null, message: message ?? null });
+  else ctx.err(`Run ${status}${message ? `: ${message}` : ''}.${hint ? ` ${hint}` : ''}`);
+}
+
+/** The closing result: one JSON line (QA report cut to its scores) or a human summary with per-shot scores. */
+function summarize(ctx: CliContext, r: GenerationResults, opts: GlobalOptions): void {
+  const { out } = ctx;
+  if (ctx.streamJson(opts)) {
+    out(
+      JSON.stringify({
+        type: 'result',
+        ...r,
+        qaReport: {
+          overallScore: r.qaReport.overallScore,
+          shotScores: r.qaReport.shotScores,
+          autofixApplied: r.qaReport.autofixApplied,
+        },
+      }),
+    );
+    return;
+  }
+  const mark = r.success ? '✔' : '✖';
+  out(
+    `${mark} run ${r.runId}: ${r.generatedShots.length} shots, QA ${r.qaReport.overallScore}/100` +
+      `${r.qaReport.autofixApplied ? ' (autofix applied)' : ''}, ${r.executedSteps} steps run, ${r.reusedSteps} reused, ${formatDuration(r.durationMs)}`,
+  );
+  for (const s of r.qaReport.shotScores) {
+    out(`  ${s.shotId.padEnd(24)} ${String(s.score).padStart(5)}  ${s.issues.join(', ')}`);
+  }
+  for (const e of r.errors)
+    out(`  ✖ ${e.shotId} (${e.stage}): ${e.message}${e.rootCause ? ` — cause: ${e.rootCause}` : ''}`);
+  if (r.exportDir) out(`Export: ${r.exportDir}\nZip:    ${fileURLToPath(r.exportPackageUrl)}`);
+  if (!r.success)
+    out(`Some shots failed; run the same command again to retry them (finished work is reused).`);
+}
