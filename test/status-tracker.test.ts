@@ -220,6 +220,46 @@ describe('progress properties', () => {
   });
 });
 
+describe('progress of overlapping stages (pipelined shots)', () => {
+  it('is the weighted sum of the stages done fractions, 20/40/15/15/10', () => {
+    const tracker = new GenerationStatusTracker({ now: manualClock().now });
+    tracker.initialize(10);
+    const p = tracker.calculateConcurrentProgress({ grid: 1, comfyui: 0.5, promotion: 0.2, qa: 0.1 });
+    expect(p.overallProgress).toBeCloseTo(20 + 20 + 3 + 1.5, 10);
+    expect(
+      tracker.calculateConcurrentProgress({ grid: 1, comfyui: 1, promotion: 1, qa: 1, export: 1 })
+        .overallProgress,
+    ).toBe(100);
+  });
+
+  it('never goes backwards or leaves [0, 100], whatever fractions arrive', () => {
+    const fraction = fc.oneof(fc.double({ min: -1, max: 2 }), fc.constant(Number.NaN));
+    const update = fc.record(
+      Object.fromEntries(PIPELINE_STAGES.map((s) => [s, fraction])) as Record<
+        (typeof PIPELINE_STAGES)[number],
+        fc.Arbitrary<number>
+      >,
+    );
+    fc.assert(
+      fc.property(fc.array(update, { maxLength: 30 }), (updates) => {
+        const clock = manualClock();
+        const tracker = new GenerationStatusTracker({ now: clock.now });
+        tracker.initialize(5);
+        let last = 0;
+        for (const u of updates) {
+          clock.advance(500);
+          const p = tracker.calculateConcurrentProgress(u);
+          expect(p.overallProgress).toBeGreaterThanOrEqual(last);
+          expect(p.overallProgress).toBeLessThanOrEqual(100);
+          expect(p.estimatedTimeRemaining).toBeGreaterThanOrEqual(0);
+          last = p.overallProgress;
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
 describe('status helpers', () => {
   it.each([
     [0, '0m 0s'],
