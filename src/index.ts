@@ -59,6 +59,7 @@ export {
   TimeoutError,
   CancelledError,
   NotFoundError,
+  ConflictError,
   QaFailedError,
   ExportFailedError,
   StoreError,

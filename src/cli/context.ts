@@ -67,11 +67,11 @@ export function openContext(io: {
 }
 
 /** Option parser for counts; commander reports the thrown message as a usage error (exit 2). */
-export function positiveInt(name: string) {
+export function intAtLeast(name: string, min: number) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 0)
-      throw new InvalidArgumentError(`${name} must be a non-negative integer`);
+    if (!Number.isInteger(n) || n < min)
+      throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}`);
     return n;
   };
 }

@@ -13,6 +13,7 @@ export const ErrorCode = {
   TIMEOUT: 'timeout',
   CANCELLED: 'cancelled',
   NOT_FOUND: 'not-found',
+  CONFLICT: 'conflict',
   QA_FAILED: 'qa-failed',
   EXPORT_FAILED: 'export-failed',
   STORE: 'store',
@@ -122,6 +123,14 @@ export class NotFoundError extends StoryCoreError {
   override name = 'NotFoundError';
   constructor(message: string, options: StoryCoreErrorOptions = {}) {
     super(ErrorCode.NOT_FOUND, message, false, options);
+  }
+}
+
+/** The thing asked for is held by someone else right now (a project another live process is generating). */
+export class ConflictError extends StoryCoreError {
+  override name = 'ConflictError';
+  constructor(message: string, options: StoryCoreErrorOptions = {}) {
+    super(ErrorCode.CONFLICT, message, false, options);
   }
 }
 

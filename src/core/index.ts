@@ -9,6 +9,7 @@ export {
   TimeoutError,
   CancelledError,
   NotFoundError,
+  ConflictError,
   QaFailedError,
   ExportFailedError,
   StoreError,

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { abortWith } from '../core/abort.js';
 import { createGenerationError, type GenerationError } from '../core/error-handler.js';
-import { NotFoundError, ValidationError, isCancellation } from '../core/errors.js';
+import { ConflictError, NotFoundError, ValidationError, isCancellation } from '../core/errors.js';
 import type { PartialResults } from '../core/partial-results.js';
 import { policyFromOptions, type RetryPolicy } from '../core/retry.js';
 import type { GenerationStatus, PipelineStage } from '../core/status-tracker.js';
@@ -162,6 +162,8 @@ export class SequenceGenerationService {
       return this.toResults(result);
     } catch (error) {
       if (isCancellation(error)) return null;
+      // Another live run holds this project: no run was started here, so there is nothing partial to report.
+      if (error instanceof ConflictError) throw error;
       options.onError?.({
         ...createGenerationError(error, { stage: 'error', attemptNumber: 1 }),
         next: 'give-up',

@@ -6,7 +6,7 @@ import type {
   GenerationResults,
   SequenceGenerationService,
 } from '../../pipeline/sequence-generation-service.js';
-import { positiveInt, type CliContext, type GlobalOptions } from '../context.js';
+import { intAtLeast, type CliContext, type GlobalOptions } from '../context.js';
 import { ExitCode } from '../errors.js';
 import { jsonLinesView, terminalView, type ProgressView } from '../progress-view.js';
 
@@ -64,19 +64,19 @@ function addRunOptions(cmd: Command): Command {
     .option(
       '-c, --concurrency <n>',
       'shots in flight at once (default: backend capacity)',
-      positiveInt('--concurrency'),
+      intAtLeast('--concurrency', 1),
     )
     .option('--fresh', 'ignore results of earlier runs and compute everything again')
     .option('--fail-fast', 'stop the run at the first shot that fails for good (default: the others finish)')
     .option(
       '--retry-attempts <n>',
       'attempts per step, the first included (default 3)',
-      positiveInt('--retry-attempts'),
+      intAtLeast('--retry-attempts', 0),
     )
     .option(
       '--retry-delay <ms>',
       'wait before the first retry, doubled each time (default 2000)',
-      positiveInt('--retry-delay'),
+      intAtLeast('--retry-delay', 0),
     );
 }
 
@@ -89,7 +89,7 @@ function runOptions(opts: RunOptions): {
   retryDelayMs?: number;
 } {
   return {
-    ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
+    ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
     ...(opts.fresh ? { fresh: true } : {}),
     ...(opts.failFast ? { failFast: true } : {}),
     ...(opts.retryAttempts !== undefined ? { retryAttempts: opts.retryAttempts } : {}),

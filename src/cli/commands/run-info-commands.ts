@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { positiveInt, type CliContext, type GlobalOptions } from '../context.js';
+import { intAtLeast, type CliContext, type GlobalOptions } from '../context.js';
 
 /** Adds `runs` and `status`: read-only views of the run store, as text lines or as JSON with --json. */
 export function registerRunInfoCommands(program: Command, ctx: CliContext): void {
@@ -9,7 +9,7 @@ export function registerRunInfoCommands(program: Command, ctx: CliContext): void
     .command('runs')
     .description('list runs, newest first')
     .option('-p, --project <id>', 'only runs of this project')
-    .option('-n, --limit <n>', 'how many', positiveInt('--limit'), 20)
+    .option('-n, --limit <n>', 'how many', intAtLeast('--limit', 1), 20)
     .action((o: { project?: string; limit: number }, cmd: Command) => {
       const opts = cmd.optsWithGlobals<GlobalOptions>();
       const svc = ctx.service(opts);
