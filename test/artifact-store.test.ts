@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -117,6 +118,23 @@ describe('ArtifactStore', () => {
     await writeFile(store.pathOf(sha), Buffer.alloc(bytes.length, 0)); // same size, wrong content
     expect(await store.verify(sha)).toBe(false);
     expect(await store.put(bytes)).toBe(sha);
+    expect(await store.verify(sha)).toBe(true);
+  });
+
+  it('sweeps temporaries of writes killed mid-way, keeping those of live processes and every artifact', async () => {
+    const sha = await store.put(await png(7));
+    const shard = join(dir, 'artifacts', sha.slice(0, 2));
+    const dead = await new Promise<number>((resolve) => {
+      const child = spawn(process.execPath, ['-e', '']);
+      child.on('exit', () => resolve(child.pid!));
+    });
+    const abandoned = `${sha.slice(2)}.tmp-${dead}-0badc0de`;
+    const live = `${sha.slice(2)}.tmp-${process.pid}-0123abcd`;
+    await writeFile(join(shard, abandoned), 'half written');
+    await writeFile(join(shard, live), 'being written right now');
+
+    expect(await store.sweepAbandonedTemps()).toBe(1);
+    expect((await readdir(shard)).sort()).toEqual([sha.slice(2), live].sort());
     expect(await store.verify(sha)).toBe(true);
   });
 

@@ -96,6 +96,7 @@ export class SequenceGenerationService {
   readonly workspace: string;
   readonly outDir: string;
   private backend: ImageBackend | undefined;
+  private swept: Promise<void> | undefined;
 
   constructor(options: SequenceGenerationServiceOptions = {}) {
     this.workspace = resolve(options.workspace ?? '.storycore');
@@ -146,6 +147,13 @@ export class SequenceGenerationService {
     this.controllers.add(controller);
     const backend = options.backend ?? (this.backend ??= createDraftBackend());
     try {
+      // Once per service: temporaries of artifact writes killed mid-way. Housekeeping only — a failure to sweep
+      // must never stop a run.
+      this.swept ??= store.artifacts.sweepAbandonedTemps().then(
+        () => undefined,
+        () => undefined,
+      );
+      await this.swept;
       const result = await runPipeline(validated, {
         backend,
         store: store.runs,

@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { throwIfAborted } from '../core/abort.js';
 import { NotFoundError, StoreError, ValidationError, errorMessage } from '../core/errors.js';
+import { isProcessAlive } from '../core/process-liveness.js';
 
 export interface ArtifactCallOptions {
   signal?: AbortSignal;
@@ -39,6 +40,9 @@ export function assertSha256(sha: string): void {
  * under its final name is always complete; that is what lets the journal record a step only after
  * its artifacts are stored and trust them after any crash.
  */
+/** `<62 hex>.tmp-<pid>-<hex>`: a put's temporary file, tagged with the writing process. */
+const TEMP_NAME = /^[0-9a-f]{62}\.tmp-(\d+)-[0-9a-f]+$/;
+
 export class ArtifactStore {
   readonly root: string;
 
@@ -80,6 +84,32 @@ export class ArtifactStore {
       });
     }
     return sha;
+  }
+
+  /**
+   * Removes temporary files of puts whose process died mid-write (`<sha>.tmp-<pid>-<hex>` beside the artifact):
+   * a `kill -9` between open and rename leaves one. Temporaries of live processes are kept, so concurrent runs in
+   * one workspace never lose an artifact being written. Returns how many were removed.
+   */
+  async sweepAbandonedTemps(options: ArtifactCallOptions = {}): Promise<number> {
+    let shards: string[];
+    try {
+      shards = await readdir(this.root);
+    } catch {
+      return 0;
+    }
+    let removed = 0;
+    for (const shard of shards) {
+      throwIfAborted(options.signal);
+      if (!/^[0-9a-f]{2}$/.test(shard)) continue;
+      for (const name of await readdir(join(this.root, shard))) {
+        const match = TEMP_NAME.exec(name);
+        if (!match || isProcessAlive(Number(match[1]))) continue;
+        await rm(join(this.root, shard, name), { force: true });
+        removed++;
+      }
+    }
+    return removed;
   }
 
   /** The artifact's bytes; NotFoundError when missing, StoreError when the file no longer matches its hash. */
