@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../src/core/errors.js';
+import { createDraftBackend } from '../src/backends/draft/index.js';
+import type { ImageBackend } from '../src/backends/types.js';
 import type { PipelineEvent } from '../src/pipeline/events.js';
 import { FaultInjectingBackend } from './helpers/fault-injecting-backend.js';
 import { executedSince, lastExecutionId, runOn } from './helpers/pipeline-harness.js';
@@ -19,6 +21,47 @@ afterEach(async () => {
 type StepFailed = Extract<PipelineEvent, { type: 'step-failed' }>;
 const failuresOf = (events: PipelineEvent[], stepId: string): StepFailed[] =>
   events.filter((e): e is StepFailed => e.type === 'step-failed' && e.stepId === stepId);
+
+/** The draft renderer, except that one shot's request dies of the backend's own internal abort (a request timeout). */
+function abortingInside(label: string): ImageBackend {
+  const draft = createDraftBackend({ capacity: 2 });
+  return {
+    name: draft.name,
+    version: draft.version,
+    capacity: draft.capacity,
+    canRegenerate: draft.canRegenerate,
+    async generate(request, options) {
+      if (request.label === label) {
+        throw new Error('request to the GPU server failed', {
+          cause: new DOMException('This operation was aborted', 'AbortError'),
+        });
+      }
+      return draft.generate(request, options);
+    },
+  };
+}
+
+describe('an abort from inside a backend, with no cancel', () => {
+  it('is that shot failing (journaled, listed, no export), never a silent cancel that drops the shot', async () => {
+    ws = await createTempWorkspace();
+    const broken = shotId(2);
+    const run = await runOn(ws, project, {
+      backend: abortingInside(broken),
+      retryPolicy: quickRetryPolicy({ maxAttempts: 2 }),
+    });
+    expect(run.error).toBeUndefined();
+    const result = run.result!;
+    expect(result.status).toBe('failed');
+    expect(result.export).toBeUndefined();
+    expect(result.failures.map((f) => [f.shotId, f.stage, f.error.code])).toEqual([
+      [broken, 'comfyui', ErrorCode.TIMEOUT],
+    ]);
+    expect(result.shots.map((s) => s.shotId)).toEqual(others(broken));
+    // Retried as a timeout, then given up — both journaled.
+    expect(failuresOf(run.events, `generate:${broken}`).map((e) => e.next)).toEqual(['retry', 'give-up']);
+    expect(ws.store().runs.getRun(result.runId)?.status).toBe('failed');
+  });
+});
 
 describe('a shot that fails for good', () => {
   it('is reported with its root cause while the other shots finish, and a rerun retries only that shot', async () => {

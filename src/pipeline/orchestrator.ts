@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { abortWith, cancellationFrom } from '../core/abort.js';
-import { isCancellation } from '../core/errors.js';
+import { InternalError, isCancellation } from '../core/errors.js';
 import type { RetryPolicy } from '../core/retry.js';
 import type { ImageBackend } from '../backends/types.js';
 import type { Project } from '../project/schema.js';
@@ -169,7 +169,8 @@ export async function runPipeline(project: Project, options: PipelineOptions): P
         try {
           outcomes[index] = await runShot(shot, index);
         } catch (error) {
-          if (isCancellation(error) || signal.aborted) throw error;
+          // Only the run's own signal makes a cancel; every other error is this shot's failure, listed below.
+          if (signal.aborted) throw error;
           failures.push({
             shotId: shot.id,
             stage: steps.failedStages.get(shot.id) ?? 'comfyui',
@@ -189,6 +190,12 @@ export async function runPipeline(project: Project, options: PipelineOptions): P
     if (outer.aborted) throw cancellationFrom(outer);
 
     const shots = outcomes.filter((o): o is ShotOutcome => o !== undefined);
+    if (failures.length === 0 && shots.length !== project.shots.length) {
+      // Every shot either succeeded or is in `failures`; a shot in neither would vanish from the export unnoticed.
+      throw new InternalError(
+        `${project.shots.length - shots.length} shot(s) ended without a result or an error`,
+      );
+    }
     const qaReport = buildQaReport(
       shots.map((o) => o.qa),
       ctx.thresholds,
@@ -236,7 +243,7 @@ export async function runPipeline(project: Project, options: PipelineOptions): P
     });
     return result;
   } catch (error) {
-    const cancelled = isCancellation(error);
+    const cancelled = signal.aborted && isCancellation(error);
     const info = toErrorInfo(error);
     store.setRunStatus(runId, cancelled ? 'cancelled' : 'failed', { error: toStored(info) });
     emit({

@@ -2,7 +2,14 @@ import { createHash } from 'node:crypto';
 import { throwIfAborted } from '../core/abort.js';
 import { canonicalJson } from '../core/canonical-json.js';
 import { classifyError } from '../core/error-classify.js';
-import { errorMessage, isCancellation, isStoryCoreError, rootCause } from '../core/errors.js';
+import {
+  TimeoutError,
+  causeChain,
+  errorMessage,
+  isCancellation,
+  isStoryCoreError,
+  rootCause,
+} from '../core/errors.js';
 import { withRetry, type RetryPolicy } from '../core/retry.js';
 import type { ArtifactStore } from '../store/artifact-store.js';
 import type { RunStore, StoredError } from '../store/run-store.js';
@@ -130,7 +137,22 @@ export class StepRunner {
       const execution = await withRetry(
         async ({ attempt, signal: attemptSignal }) => {
           attempts = attempt;
-          return spec.execute(attemptSignal, attempt);
+          try {
+            return await spec.execute(attemptSignal, attempt);
+          } catch (error) {
+            // An abort that did not come from this run (a backend's own request timeout, say) is a failure of the
+            // step, not a cancel: left as is it would be taken for a cancel, never journaled, and the shot lost.
+            if (!attemptSignal.aborted && isCancellation(error)) {
+              // The cause keeps the chain's messages but not the AbortError itself: classification reads an
+              // abort anywhere in a cause chain as a cancel (the house rule), which this is not.
+              const chain = causeChain(error).map(errorMessage).join(' ← ');
+              throw new TimeoutError(`${spec.id} was aborted inside the step without a cancel`, {
+                cause: new Error(chain),
+                details: { stepId: spec.id },
+              });
+            }
+            throw error;
+          }
         },
         this.options.retryPolicy,
         {
@@ -169,7 +191,8 @@ export class StepRunner {
         durationMs,
       };
     } catch (error) {
-      if (!isCancellation(error)) {
+      // Only this run's own signal makes a cancel; anything else that ends the step is journaled as its failure.
+      if (!signal.aborted) {
         const info = toErrorInfo(error);
         store.recordStepFailed(runId, { stepId: spec.id, inputHash, error: toStoredError(info), attempts });
         if (spec.shotId !== undefined) this.failedStages.set(spec.shotId, spec.stage);
