@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, truncate, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import sharp from 'sharp';
@@ -130,11 +130,16 @@ describe('ArtifactStore', () => {
     });
     const abandoned = `${sha.slice(2)}.tmp-${dead}-0badc0de`;
     const live = `${sha.slice(2)}.tmp-${process.pid}-0123abcd`;
+    const recentDead = `${sha.slice(2)}.tmp-${dead}-00000001`;
     await writeFile(join(shard, abandoned), 'half written');
     await writeFile(join(shard, live), 'being written right now');
+    await writeFile(join(shard, recentDead), 'maybe another host sharing the workspace, mid-write');
+    const anHourAgo = new Date(Date.now() - 3_600_000);
+    await utimes(join(shard, abandoned), anHourAgo, anHourAgo);
+    await utimes(join(shard, live), anHourAgo, anHourAgo);
 
     expect(await store.sweepAbandonedTemps()).toBe(1);
-    expect((await readdir(shard)).sort()).toEqual([sha.slice(2), live].sort());
+    expect((await readdir(shard)).sort()).toEqual([sha.slice(2), live, recentDead].sort());
     expect(await store.verify(sha)).toBe(true);
   });
 

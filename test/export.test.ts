@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile, unlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp, { type Sharp } from 'sharp';
@@ -432,11 +432,15 @@ describe('exportPackage', () => {
     await writeFile(path.join(out, abandoned[1]!), 'half a zip');
     await mkdir(path.join(out, live));
     await writeFile(path.join(out, '.tmp-not-ours'), 'left alone: not our pattern');
+    const anHourAgo = new Date(Date.now() - 3_600_000);
+    for (const name of [...abandoned, live]) await utimes(path.join(out, name), anHourAgo, anHourAgo);
+    const recentDead = `.tmp-${dead}-00000000deadbeef`; // maybe another host's live export: too recent to judge
+    await mkdir(path.join(out, recentDead));
 
     const result = await exportPackage((await makeFixture(out)).input);
     const left = (await readdir(out)).sort();
     expect(left).toEqual(
-      ['.tmp-not-ours', live, path.basename(result.dir), path.basename(result.zipPath)].sort(),
+      ['.tmp-not-ours', live, recentDead, path.basename(result.dir), path.basename(result.zipPath)].sort(),
     );
   });
 

@@ -4,7 +4,7 @@ import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promis
 import { join } from 'node:path';
 import { throwIfAborted } from '../core/abort.js';
 import { NotFoundError, StoreError, ValidationError, errorMessage } from '../core/errors.js';
-import { isProcessAlive } from '../core/process-liveness.js';
+import { isAbandoned, isProcessAlive } from '../core/process-liveness.js';
 
 export interface ArtifactCallOptions {
   signal?: AbortSignal;
@@ -34,15 +34,15 @@ export function assertSha256(sha: string): void {
   }
 }
 
+/** `<62 hex>.tmp-<pid>-<hex>`: a put's temporary file, tagged with the writing process. */
+const TEMP_NAME = /^[0-9a-f]{62}\.tmp-(\d+)-[0-9a-f]+$/;
+
 /**
  * Content-addressed artifact folder: the bytes with sha256 `abcdef…` live at `<root>/ab/cdef…`.
  * Writes are atomic (temp file in the same folder, fsync, rename, fsync of the folder), so a file
  * under its final name is always complete; that is what lets the journal record a step only after
  * its artifacts are stored and trust them after any crash.
  */
-/** `<62 hex>.tmp-<pid>-<hex>`: a put's temporary file, tagged with the writing process. */
-const TEMP_NAME = /^[0-9a-f]{62}\.tmp-(\d+)-[0-9a-f]+$/;
-
 export class ArtifactStore {
   readonly root: string;
 
@@ -89,7 +89,8 @@ export class ArtifactStore {
   /**
    * Removes temporary files of puts whose process died mid-write (`<sha>.tmp-<pid>-<hex>` beside the artifact):
    * a `kill -9` between open and rename leaves one. Temporaries of live processes are kept, so concurrent runs in
-   * one workspace never lose an artifact being written. Returns how many were removed.
+   * one workspace never lose an artifact being written; so are recent ones, since a pid means nothing on another
+   * host sharing the workspace. Returns how many were removed.
    */
   async sweepAbandonedTemps(options: ArtifactCallOptions = {}): Promise<number> {
     let shards: string[];
@@ -105,7 +106,9 @@ export class ArtifactStore {
       for (const name of await readdir(join(this.root, shard))) {
         const match = TEMP_NAME.exec(name);
         if (!match || isProcessAlive(Number(match[1]))) continue;
-        await rm(join(this.root, shard, name), { force: true });
+        const path = join(this.root, shard, name);
+        if (!(await isAbandoned(path))) continue;
+        await rm(path, { force: true });
         removed++;
       }
     }

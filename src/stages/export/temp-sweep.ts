@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, rm } from 'node:fs/promises';
-import { isProcessAlive } from '../../core/process-liveness.js';
+import { isAbandoned, isProcessAlive } from '../../core/process-liveness.js';
 import { safeJoin } from '../../core/safe-path.js';
 
 /** `.tmp-<pid>-<16 hex>` (the folder) and the same with `.zip`: the names an export builds under. */
@@ -15,8 +15,8 @@ export function exportTempPaths(outDir: string): { tmpDir: string; tmpZip: strin
 /**
  * Removes the temporaries of exports whose process is gone (killed mid-export: `kill -9`, a power cut, a second
  * Ctrl-C). Those of a live process are left alone, so two exports into one folder never delete each other's work.
- * The pid test is local: an outDir shared between machines could hold another host's live export, which is why
- * only names of exactly our pattern are touched. Returns the names removed.
+ * The pid test is local, so on an outDir shared between machines only temporaries untouched for ten minutes go,
+ * and only names of exactly our pattern are touched. Returns the names removed.
  */
 export async function sweepAbandonedTemps(outDir: string): Promise<string[]> {
   let names: string[];
@@ -29,7 +29,9 @@ export async function sweepAbandonedTemps(outDir: string): Promise<string[]> {
   for (const name of names) {
     const match = TEMP_NAME.exec(name);
     if (!match || isProcessAlive(Number(match[1]))) continue;
-    await rm(safeJoin(outDir, name), { recursive: true, force: true });
+    const path = safeJoin(outDir, name);
+    if (!(await isAbandoned(path))) continue;
+    await rm(path, { recursive: true, force: true });
     removed.push(name);
   }
   return removed;
