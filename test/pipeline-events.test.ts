@@ -44,4 +44,29 @@ describe('the run event log', () => {
     expect(logged.slice(cancelAt + 1).map((e) => e.type)).toEqual(['run-finished']);
     expect(logged.at(-1)?.payload).toMatchObject({ status: 'cancelled' });
   });
+
+  it('survives a listener that throws: the run, its steps and its export are unaffected', async () => {
+    ws = await createTempWorkspace();
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.message);
+    process.on('warning', onWarning);
+    try {
+      const run = await runOn(ws, makeProject({ shots: 2 }), {
+        onEvent: (e) => {
+          if (e.type === 'progress' || e.type === 'stage-completed' || e.type === 'run-finished') {
+            throw new Error('listener bug');
+          }
+        },
+      });
+      expect(run.error).toBeUndefined();
+      expect(run.result?.status).toBe('succeeded');
+      expect(run.result?.failures).toEqual([]);
+      expect(run.result?.export).toBeDefined();
+      expect(ws.store().runs.getRun(run.result!.runId)?.status).toBe('succeeded');
+      await new Promise((r) => setImmediate(r));
+      expect(warnings.filter((w) => w.includes('an event listener threw: listener bug'))).toHaveLength(1);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
 });

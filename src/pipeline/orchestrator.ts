@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { abortWith, cancellationFrom } from '../core/abort.js';
-import { InternalError, isCancellation } from '../core/errors.js';
+import { InternalError, errorMessage, isCancellation } from '../core/errors.js';
 import type { RetryPolicy } from '../core/retry.js';
 import type { ImageBackend } from '../backends/types.js';
 import type { Project } from '../project/schema.js';
@@ -91,12 +91,21 @@ export async function runPipeline(project: Project, options: PipelineOptions): P
   else outer.addEventListener('abort', onOuterAbort, { once: true });
   const signal = inner.signal;
   let silenced = false;
+  let listenerFailed = false;
   let journal: (event: PipelineEvent) => void = () => {};
   const emit = (event: PipelineEvent): void => {
     // After a cancel nothing more reaches the caller: a settled run must not keep reporting.
     if (silenced || (outer.aborted && event.type !== 'run-finished')) return;
-    journal(event);
-    options.onEvent?.(event);
+    // A listener's exception (or a failed event-log write) must never fail a step or flip a finished run: events
+    // report the work, they are not part of it.
+    for (const deliver of [journal, options.onEvent]) {
+      try {
+        deliver?.(event);
+      } catch (error) {
+        if (!listenerFailed) process.emitWarning(`storycore: an event listener threw: ${errorMessage(error)}`);
+        listenerFailed = true;
+      }
+    }
   };
 
   const projectHash = projectContentHash(project);
