@@ -223,6 +223,25 @@ describe('storycore init and import', () => {
   });
 });
 
+describe('storycore resume --out', () => {
+  it('exports where the run started unless --out is given, and then where it says', async () => {
+    const first = await runCli([...ws('move'), 'generate', smallProject, '-o', outDir('move')]);
+    expect(first.code).toBe(0);
+    const runId = parseJsonLines(first.stdout).at(-1)!['runId'] as string;
+
+    const same = parseJsonLines((await runCli([...ws('move'), 'resume', runId])).stdout).at(-1)!;
+    expect(same).toMatchObject({ type: 'result', success: true, executedSteps: 0 });
+    expect(same['exportDir'] as string).toContain(outDir('move'));
+
+    const elsewhere = join(tmp.path, 'move', 'elsewhere');
+    const moved = parseJsonLines((await runCli([...ws('move'), 'resume', runId, '-o', elsewhere])).stdout).at(
+      -1,
+    )!;
+    expect(moved).toMatchObject({ type: 'result', success: true, executedSteps: 1 }); // the export alone
+    expect(moved['exportDir'] as string).toContain(elsewhere);
+  });
+});
+
 describe('storycore generate, twice at once', () => {
   it('refuses the second run of a project while the first is live, naming it, and runs it once the first is done', async () => {
     const project = await writeTestProject(

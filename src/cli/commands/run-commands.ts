@@ -52,7 +52,13 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
       // The run's project is known only to the store, which runWithProgress opens.
       (svc) => svc.getRun(runId).projectId,
       (svc, view, signal) =>
-        svc.resume(runId, { signal, onEvent: (e) => view.onEvent(e), ...runOptions(opts) }),
+        svc.resume(runId, {
+          signal,
+          onEvent: (e) => view.onEvent(e),
+          ...runOptions(opts),
+          // A resumed run exports where it started unless told otherwise: only an explicit --out moves it.
+          ...(cmd.getOptionValueSource('out') === 'cli' ? { outDir: opts.out } : {}),
+        }),
     );
   });
 }
