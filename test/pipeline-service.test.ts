@@ -207,3 +207,17 @@ describe('SequenceGenerationService', () => {
     expect(existsSync(join(ws!.root, 'workspace', 'storycore.db'))).toBe(false);
   });
 });
+
+describe('GenerationResults URLs', () => {
+  it('point at files that exist, also past 99 shots where the export pads numbers to three digits', async () => {
+    const { service } = await setUp();
+    const project = { ...makeProjectInput({ id: 'hundred', shots: 101 }), output: { width: 64, height: 64 } };
+    const results = await service.generateSequence(project, { retryAttempts: 1 });
+    expect(results?.success).toBe(true);
+    expect(results!.generatedShots[0]!.imageUrl).toMatch(/\/shots\/001_shot-01\.png$/);
+    for (const shot of results!.generatedShots)
+      expect(existsSync(fileOf(shot.imageUrl)), shot.imageUrl).toBe(true);
+    expect(existsSync(fileOf(results!.masterCoherenceSheetUrl))).toBe(true);
+    expect(existsSync(fileOf(results!.exportPackageUrl))).toBe(true);
+  });
+});

@@ -12,6 +12,7 @@ import type { Project, ProjectInput } from '../project/schema.js';
 import { validateProject } from '../project/validate.js';
 import { openWorkspaceStore, type WorkspaceStore } from '../store/workspace-store.js';
 import type { RunRecord, StepRecord } from '../store/run-store.js';
+import { shotFilePath } from '../stages/export/index.js';
 import type { QaReport } from '../stages/qa/types.js';
 import type { ErrorInfo, PipelineEvent } from './events.js';
 import { runPipeline, type PipelineResult } from './orchestrator.js';
@@ -262,10 +263,10 @@ export class SequenceGenerationService {
 
   private toResults(result: PipelineResult): GenerationResults {
     const exportDir = result.export?.dir;
+    // The export's own naming (its zero-padding grows with the shot count), never a copy of it.
     const frameUrl = (shotId: string, index: number, sha: string): string =>
       exportDir
-        ? pathToFileURL(resolve(exportDir, 'shots', `${String(index + 1).padStart(2, '0')}_${shotId}.png`))
-            .href
+        ? pathToFileURL(resolve(exportDir, shotFilePath(index, shotId, result.shots.length))).href
         : this.artifactUrl(sha);
     return {
       success: result.status === 'succeeded',
