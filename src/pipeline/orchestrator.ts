@@ -87,8 +87,6 @@ export async function runPipeline(project: Project, options: PipelineOptions): P
   // fail-fast aborts this inner controller; the caller's signal aborts it too.
   const inner = new AbortController();
   const onOuterAbort = (): void => inner.abort(outer.reason);
-  if (outer.aborted) onOuterAbort();
-  else outer.addEventListener('abort', onOuterAbort, { once: true });
   const signal = inner.signal;
   let silenced = false;
   let listenerFailed = false;
@@ -102,7 +100,8 @@ export async function runPipeline(project: Project, options: PipelineOptions): P
       try {
         deliver?.(event);
       } catch (error) {
-        if (!listenerFailed) process.emitWarning(`storycore: an event listener threw: ${errorMessage(error)}`);
+        if (!listenerFailed)
+          process.emitWarning(`storycore: an event listener threw: ${errorMessage(error)}`);
         listenerFailed = true;
       }
     }
@@ -119,6 +118,10 @@ export async function runPipeline(project: Project, options: PipelineOptions): P
         options: { project, outDir: options.outDir, failFast: options.failFast ?? false },
       });
   const runId = run.id;
+  // Listened to only once the run exists: creating or claiming it may throw (a conflict, an unknown run), and the
+  // finally below that removes the listener is not reached from there.
+  if (outer.aborted) onOuterAbort();
+  else outer.addEventListener('abort', onOuterAbort, { once: true });
   let loggedPercent = -1;
   journal = (event) => {
     // The run's event log (what a server replays to a client that reconnects): every event but progress, which

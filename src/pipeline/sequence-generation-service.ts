@@ -147,6 +147,7 @@ export class SequenceGenerationService {
     options.signal?.addEventListener('abort', onAbort, { once: true });
     this.controllers.add(controller);
     const backend = options.backend ?? (this.backend ??= createDraftBackend());
+    let reportedGiveUp = false;
     try {
       // Once per service: temporaries of artifact writes killed mid-way. Housekeeping only — a failure to sweep
       // must never stop a run.
@@ -166,17 +167,25 @@ export class SequenceGenerationService {
         ...(options.fresh === undefined ? {} : { fresh: options.fresh }),
         ...(options.failFast === undefined ? {} : { failFast: options.failFast }),
         ...(options.runId === undefined ? {} : { runId: options.runId }),
-        onEvent: (event) => dispatch(event, options, validated.shots.length),
+        onEvent: (event) => {
+          if (event.type === 'step-failed' && event.next === 'give-up') reportedGiveUp = true;
+          dispatch(event, options, validated.shots.length);
+        },
       });
       return this.toResults(result);
     } catch (error) {
       if (isCancellation(error)) return null;
       // Another live run holds this project: no run was started here, so there is nothing partial to report.
-      if (error instanceof ConflictError) throw error;
-      options.onError?.({
-        ...createGenerationError(error, { stage: 'error', attemptNumber: 1 }),
-        next: 'give-up',
-      });
+      // No run was started or claimed (another live run holds the project, or the run id is unknown): nothing
+      // partial to report, so the caller gets the error itself.
+      if (error instanceof ConflictError || error instanceof NotFoundError) throw error;
+      // The step that gave up was already reported through onError; report only what no step did.
+      if (!reportedGiveUp) {
+        options.onError?.({
+          ...createGenerationError(error, { stage: 'error', attemptNumber: 1 }),
+          next: 'give-up',
+        });
+      }
       return null;
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
