@@ -242,6 +242,24 @@ describe('storycore resume --out', () => {
   });
 });
 
+describe('storycore generate, sent SIGTERM', () => {
+  it('cancels cleanly like Ctrl-C but exits 143, and the run is cancelled and resumable', async () => {
+    const project = await writeTestProject(
+      join(tmp.path, 'term'),
+      testProject({ id: 'term', shots: 24, width: 640, height: 360 }),
+    );
+    const cli = startCli([...ws('term'), 'generate', project, '-o', outDir('term')]);
+    await cli.waitForLine((line) => isEvent(line, 'step-completed') && line.includes('"stage":"comfyui"'));
+    cli.child.kill('SIGTERM');
+    expect((await cli.exited).code).toBe(143);
+    const lines = parseJsonLines(cli.stdout());
+    const runId = lines[0]!['runId'] as string;
+    expect(lines.find((l) => l.type === 'note' && l['status'] === 'cancelled')).toMatchObject({ runId });
+    const runs = await runCli([...ws('term'), 'runs']);
+    expect(runs.stdout).toMatch(new RegExp(`^${runId}\\s+cancelled\\s`, 'm'));
+  });
+});
+
 describe('storycore generate, twice at once', () => {
   it('refuses the second run of a project while the first is live, naming it, and runs it once the first is done', async () => {
     const project = await writeTestProject(

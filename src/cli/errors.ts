@@ -10,7 +10,7 @@ import {
 import { formatValidationIssues } from '../project/issues.js';
 
 /** Exit codes, as documented in the README. */
-export const ExitCode = { OK: 0, FAILED: 1, INVALID_INPUT: 2, CANCELLED: 130 } as const;
+export const ExitCode = { OK: 0, FAILED: 1, INVALID_INPUT: 2, CANCELLED: 130, TERMINATED: 143 } as const;
 
 /** Maps a failure to its exit code and prints it for a person: the message, the issues, never a stack trace. */
 export function reportError(error: unknown, err: (line: string) => void): number {

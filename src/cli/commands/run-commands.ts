@@ -122,6 +122,7 @@ async function runWithProgress(
   const svc = ctx.service(opts);
   const controller = new AbortController();
   let interrupts = 0;
+  let cancelCode: number = ExitCode.CANCELLED;
   // The first Ctrl-C cancels cleanly (the run stays resumable); a second one is someone who will not wait.
   const onSigint = (): void => {
     interrupts++;
@@ -132,8 +133,15 @@ async function runWithProgress(
       process.exit(ExitCode.CANCELLED);
     }
   };
+  // A supervisor's SIGTERM gets the same clean cancel, said in its own words and with its conventional exit code.
+  const onSigterm = (): void => {
+    cancelCode = ExitCode.TERMINATED;
+    if (controller.signal.aborted) return;
+    view.note('Terminating: cancelling the run cleanly (it stays resumable)');
+    controller.abort();
+  };
   process.on('SIGINT', onSigint);
-  process.on('SIGTERM', onSigint);
+  process.on('SIGTERM', onSigterm);
   try {
     const id = projectId(svc);
     const results = await start(svc, view, controller.signal);
@@ -142,7 +150,7 @@ async function runWithProgress(
       const partial = svc.getPartialResults(id);
       if (controller.signal.aborted) {
         report(ctx, view, opts, 'cancelled', partial?.runId);
-        ctx.exitCode = ExitCode.CANCELLED;
+        ctx.exitCode = cancelCode;
       } else {
         const run = partial ? svc.getRun(partial.runId) : undefined;
         report(ctx, view, opts, 'failed', partial?.runId, run?.error?.message);
@@ -155,7 +163,7 @@ async function runWithProgress(
   } finally {
     view.stop();
     process.off('SIGINT', onSigint);
-    process.off('SIGTERM', onSigint);
+    process.off('SIGTERM', onSigterm);
     svc.close();
   }
 }
