@@ -23,6 +23,7 @@ import {
   type PngSource,
 } from '../src/stages/export/index.js';
 import type { FrameMetrics, QaReport, ShotQaResult } from '../src/stages/qa/types.js';
+import { writeZip } from '../src/stages/export/zip.js';
 
 const FRAME_W = 256;
 const FRAME_H = 144;
@@ -647,6 +648,25 @@ describe('exportPackage', () => {
     const own = await sharp(pngs[4]!).stats();
     for (const c of [0, 1, 2])
       expect(Math.abs(cell.channels[c]!.mean - own.channels[c]!.mean)).toBeLessThan(4);
+  });
+});
+
+describe('writeZip', () => {
+  it('rejects (instead of crashing the process) when an entry cannot be read, and leaves no partial zip', async () => {
+    const present = path.join(work, 'present.txt');
+    await writeFile(present, 'hello');
+    const zipPath = path.join(work, 'broken.zip');
+    await expect(
+      writeZip(
+        [
+          { name: 'a.txt', file: present },
+          { name: 'b.txt', file: path.join(work, 'missing.txt') },
+        ],
+        zipPath,
+        { mtime: CREATED_AT },
+      ),
+    ).rejects.toThrow(/ENOENT/);
+    expect(await readdir(work)).not.toContain('broken.zip');
   });
 });
 

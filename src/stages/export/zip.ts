@@ -1,5 +1,6 @@
 import { createWriteStream } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import yazl from 'yazl';
 import { throwIfAborted } from '../../core/abort.js';
@@ -39,6 +40,9 @@ export async function writeZip(
   const { signal, mtime } = options;
   throwIfAborted(signal);
   const zip = new yazl.ZipFile();
+  // yazl reports a file it cannot stat or read on the ZipFile itself, not on its output stream: unheard, that is
+  // an uncaught exception that kills the process. Fail the output stream instead, so the pipeline below rejects.
+  zip.on('error', (error: Error) => (zip.outputStream as Readable).destroy(error));
   for (const entry of [...entries].sort((a, b) => compareCodeUnits(a.name, b.name))) {
     zip.addFile(entry.file, entry.name, { mtime, mode: 0o100644, compress: shouldCompress(entry.name) });
   }
