@@ -41,6 +41,20 @@ describe('autofixFrame repairs failing frames and reports before and after', () 
     expect(result.final).toEqual(result.initial);
   });
 
+  it("measures sharpness with the thresholds' own resolution exponent", async () => {
+    // 480x270: min side 270, so normalised = raw × (270/512)^p — p changes the number QA judges.
+    const at = async (p: number) =>
+      (
+        await autofixFrame(reference, dna, {
+          thresholds: { ...DEFAULT_QA_THRESHOLDS, sharpnessScaleExponent: p },
+        })
+      ).initial.metrics;
+    const [flat, steep] = [await at(0), await at(2)];
+    expect(flat.sharpness).toBe(steep.sharpness);
+    expect(flat.sharpnessNormalized).toBeCloseTo(flat.sharpness, 6);
+    expect(steep.sharpnessNormalized).toBeCloseTo(steep.sharpness * (270 / 512) ** 2, 6);
+  });
+
   it('sharpens a blurred frame until too_soft disappears', async () => {
     const blurred = await damaged((s) => s.blur(1.5));
     const result = await autofixFrame(blurred, dna);

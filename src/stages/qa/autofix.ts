@@ -157,7 +157,11 @@ export async function autofixFrame(
   const passes = Math.max(0, Math.floor(options.maxFixPasses ?? 3));
   const { signal } = options;
   const assess = (r: Raster): FrameAssessment =>
-    assessFrame(measureFrame(r, dna, options.measure), thresholds);
+    assessFrame(
+      // The thresholds' resolution exponent is what their sharpness limits are written against.
+      measureFrame(r, dna, { sharpnessScaleExponent: thresholds.sharpnessScaleExponent, ...options.measure }),
+      thresholds,
+    );
 
   throwIfAborted(signal);
   const initial = assess(raster);
