@@ -445,6 +445,17 @@ describe('exportPackage', () => {
     );
   });
 
+  it('exports a project whose name holds characters XML cannot carry (a control character, markup)', async () => {
+    const out = path.join(work, 'out');
+    const fixture = await makeFixture(out, { shots: 2 });
+    const input = {
+      ...fixture.input,
+      project: { ...fixture.input.project, name: 'Bell \u0007 <night> & "day"' },
+    };
+    const result = await exportPackage(input);
+    expect(await verifyExport(result.dir)).toEqual([]);
+  });
+
   it('rejects a shot id that would escape the export folder and writes nothing outside outDir', async () => {
     const outDir = path.join(work, 'nest', 'out');
     for (const evil of ['../evil', '../../evil', '/tmp/evil', 'a/../../evil', '..']) {

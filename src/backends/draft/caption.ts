@@ -1,23 +1,11 @@
 import type { PaletteRoles } from './draft-palette.js';
+import { escapeXml } from '../../image/svg-text.js';
 import { round1 as r } from './figures.js';
 
 /**
  * Text on a draft frame: the shot caption band and the DRAFT label. Text reaches librsvg inside an SVG document,
- * so every user string is XML-escaped and stripped of characters XML 1.0 cannot carry.
+ * so every user string goes through escapeXml (src/image/svg-text.ts).
  */
-
-// eslint-disable-next-line no-control-regex
-const INVALID_XML = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/g;
-
-export function escapeXml(text: string): string {
-  return text
-    .replace(INVALID_XML, '')
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&apos;');
-}
 
 /**
  * Greedy word wrap to at most `maxLines` lines of `perLine` characters; an ellipsis marks cut text.

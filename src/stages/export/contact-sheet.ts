@@ -1,3 +1,4 @@
+import { escapeXml } from '../../image/svg-text.js';
 import sharp, { type OverlayOptions } from 'sharp';
 import { throwIfAborted } from '../../core/abort.js';
 import { SHEET_BACKGROUND, type RawImage } from './frame-thumbnails.js';
@@ -58,11 +59,6 @@ export function contactSheetLayout(
     width: 2 * MARGIN + columns * thumbWidth + (columns - 1) * GAP,
     height: MARGIN + HEADER + rows * (thumbHeight + LABEL) + (rows - 1) * GAP + MARGIN,
   };
-}
-
-/** Escapes text for SVG/XML character data and attribute values. */
-export function escapeXml(text: string): string {
-  return text.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 /** DejaVu Sans averages ~0.55 em per character; cut long ids so a label never runs into the next cell. */
