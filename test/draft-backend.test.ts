@@ -67,6 +67,17 @@ describe('draft renderer', () => {
     expect(backend.canRegenerate).toBe(true);
   });
 
+  it('versions non-default texture settings, so memoised frames of other settings are never reused', () => {
+    const plain = createDraftBackend({ texture: { grain: 0 } });
+    const same = createDraftBackend({ texture: { grain: 0 } });
+    const other = createDraftBackend({ texture: { grain: 0.5 } });
+    expect(plain.version).toMatch(
+      new RegExp(`^${DRAFT_RENDERER_VERSION.replaceAll('.', '\\.')}\\+texture\\.[0-9a-f]{12}$`),
+    );
+    expect(same.version).toBe(plain.version);
+    expect(other.version).not.toBe(plain.version);
+  });
+
   it('marks every frame as a draft with the renderer version in its metadata', async () => {
     const { metadata } = await backend.generate(base);
     const m = metadata as DraftMetadata;

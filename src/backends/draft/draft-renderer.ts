@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import sharp, { type OutputInfo } from 'sharp';
 import { cancellationFrom, throwIfAborted } from '../../core/abort.js';
+import { canonicalJson } from '../../core/canonical-json.js';
 import { BackendFailedError } from '../../core/errors.js';
 import { createRaster } from '../../image/raster.js';
 import type { GenerateOptions, GeneratedImage, GenerationRequest, ImageBackend } from '../types.js';
@@ -125,7 +127,12 @@ export function createDraftBackend(options: DraftBackendOptions = {}): ImageBack
   const texture = options.texture ?? {};
   return {
     name: 'draft',
-    version: DRAFT_RENDERER_VERSION,
+    // Texture settings change pixels, so they are part of the version that step input hashes include: a workspace
+    // never hands back frames rendered with other settings.
+    version:
+      Object.keys(texture).length === 0
+        ? DRAFT_RENDERER_VERSION
+        : `${DRAFT_RENDERER_VERSION}+texture.${createHash('sha256').update(canonicalJson(texture)).digest('hex').slice(0, 12)}`,
     capacity,
     canRegenerate: true,
     async generate(request: GenerationRequest, opts: GenerateOptions = {}): Promise<GeneratedImage> {
