@@ -26,7 +26,7 @@ export function createRaster(width: number, height: number, data?: Buffer): Rast
 /** Decodes any image sharp reads (PNG, JPEG, WebP…) into an RGB raster; alpha is flattened onto black. */
 export async function decodeImage(input: Buffer | string): Promise<Raster> {
   const { data, info } = await sharp(input, { limitInputPixels: MAX_INPUT_PIXELS })
-    .removeAlpha()
+    .flatten({ background: '#000000' })
     .toColourspace('srgb')
     .raw()
     .toBuffer({ resolveWithObject: true });

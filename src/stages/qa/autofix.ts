@@ -97,7 +97,11 @@ async function applyFixes(
     const target = issues.has(QaIssue.UNDEREXPOSED)
       ? TARGET_MEAN + 8 * (pass - 1)
       : TARGET_MEAN - 8 * (pass - 1);
-    const gamma = gammaFor(mean, target);
+    // Never the wrong way: a frame flagged underexposed for crushed blacks can already sit above the target mean,
+    // and gamma toward the target would darken it (> 1 darkens, < 1 brightens); its floor lift below does the fix.
+    const gamma = issues.has(QaIssue.UNDEREXPOSED)
+      ? Math.min(1, gammaFor(mean, target))
+      : Math.max(1, gammaFor(mean, target));
     // Crushed blacks / blown whites stay at 0 / 255 under any gamma: lift or pull the end points inside the clip limits.
     const floor =
       issues.has(QaIssue.UNDEREXPOSED) &&
