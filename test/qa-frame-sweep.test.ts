@@ -112,6 +112,15 @@ describe('the fused frame sweep gives exactly the per-pixel sums', () => {
     }
   });
 
+  it('keeps Σ luma² exact on rows wider than int32 can sum (40000 px of white)', () => {
+    const w = 40000;
+    const h = 3;
+    const white = createRaster(w, h, Buffer.alloc(w * h * 3, 255));
+    const sums = sweepFrame(white, CLIP_HIGH, CLIP_LOW);
+    expect(sums.lumaSum).toBe(w * h * 255);
+    expect(sums.lumaSumSq).toBe(w * h * 255 * 255);
+  });
+
   it('measureFrame turns the sums into the variance, through either path', () => {
     // 8200 px wide takes the scalar sweep, 640 px the vector one
     for (const raster of [randomFrame(8200, 3, 5), randomFrame(640, 360, 9)]) {

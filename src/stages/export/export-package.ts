@@ -1,6 +1,6 @@
 import { lstat, mkdir, rename, rm } from 'node:fs/promises';
 import sharp from 'sharp';
-import { asCancellation, throwIfAborted } from '../../core/abort.js';
+import { asCancellation, cancellationFrom, throwIfAborted } from '../../core/abort.js';
 import { ExportFailedError, ValidationError, errorMessage, isCancellation } from '../../core/errors.js';
 import { fsyncDirectory, writeFileDurable } from '../../core/fs-atomic.js';
 import { safeJoin } from '../../core/safe-path.js';
@@ -361,7 +361,9 @@ export async function exportPackage(input: ExportInput, options: ExportOptions =
     await reportWriter?.abort();
     await rm(tmpDir, { recursive: true, force: true });
     await rm(tmpZip, { force: true });
-    if (isCancellation(error) || signal?.aborted) throw asCancellation(error, signal);
+    // Aborted: whatever the abort made fail (a closed stream, an I/O error) is the cancel, typed as one.
+    if (signal?.aborted) throw cancellationFrom(signal);
+    if (isCancellation(error)) throw asCancellation(error, signal);
     throw new ExportFailedError(
       `export of project "${input.project.id}" failed while ${phase}: ${errorMessage(error)}`,
       {

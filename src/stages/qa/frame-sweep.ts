@@ -122,6 +122,8 @@ function fusedRow(
   for (let x0 = 1; x0 < w - 1; x0 += CHUNK) {
     const x1 = Math.min(w - 1, x0 + CHUNK);
     let rowSq = 0;
+    // Σ luma² of the chunk fits int32 (2048 × 255² < 2³¹); the row's total may not (past 33,025 px), so it is a double.
+    let chunkLumaSq = 0;
     let o = src + (x0 + 1) * 3;
     for (let x = x0; x < x1; x++, o += 3) {
       const uc = ring[up + x + 1]!;
@@ -129,7 +131,7 @@ function fusedRow(
       const dc = (data[o]! * 9798 + data[o + 1]! * 19235 + data[o + 2]! * 3735 + 16384) >> 15;
       ring[dn + x + 1] = dc;
       lSum = (lSum + dc) | 0;
-      lSq = (lSq + dc * dc) | 0;
+      chunkLumaSq = (chunkLumaSq + dc * dc) | 0;
       high = (high + ((dc + hiOff) >> 8)) | 0;
       low = (low + ((dc - loOff) >>> 31)) | 0;
       const cross = ub + db + ma + mc;
@@ -147,6 +149,7 @@ function fusedRow(
       db = dc;
     }
     lapSq += rowSq;
+    lSq += chunkLumaSq;
   }
   // columns 0 and w-1 of row y, reflect-101: the missing neighbour is the one on the other side
   const l0 = ring[up]! + ring[dn]! + 2 * ring[mid + 1]! - 4 * ring[mid]!;
