@@ -42,9 +42,14 @@ export function rasterToSharp(raster: Raster): Sharp {
 /**
  * Encodes as PNG. Deterministic: same pixels → same bytes (no timestamps or metadata are written by sharp),
  * which the manifest's byte-identical guarantee relies on.
+ *
+ * Adaptive row filtering at zlib level 3 (sharp's libvips is built with zlib-ng). Measured on 1920×1080 frames:
+ * a smooth, generated-looking frame is 1.47 MB in 128 ms (unfiltered level 6: 3.46 MB in 109 ms; filtered level 6:
+ * 1.35 MB in 286 ms); a grainy draft is 2.21 MB in 125 ms either way. Filtering is what keeps smooth frames small,
+ * and level 3 keeps it as fast as no filtering.
  */
 export function encodePng(raster: Raster, options: { compressionLevel?: number } = {}): Promise<Buffer> {
   return rasterToSharp(raster)
-    .png({ compressionLevel: options.compressionLevel ?? 6, adaptiveFiltering: false })
+    .png({ compressionLevel: options.compressionLevel ?? 3, adaptiveFiltering: true })
     .toBuffer();
 }
