@@ -42,9 +42,16 @@ async function writeProject(dir: string, count: number): Promise<string> {
   return path;
 }
 
-async function generate(project: string, workspace: string, out: string): Promise<ChildResult> {
+/** One run in its own process; `wallMs` is what a user waits, process start and module loading included. */
+async function generate(
+  project: string,
+  workspace: string,
+  out: string,
+): Promise<ChildResult & { wallMs: number }> {
+  const started = performance.now();
   const { stdout } = await run(process.execPath, [CHILD, project, workspace, out], { maxBuffer: 1 << 20 });
-  return JSON.parse(stdout.trim().split('\n').pop()!) as ChildResult;
+  const wallMs = performance.now() - started;
+  return { ...(JSON.parse(stdout.trim().split('\n').pop()!) as ChildResult), wallMs };
 }
 
 /**
@@ -64,6 +71,7 @@ export async function benchEndToEnd(options: { bigShots?: number } = {}): Promis
     const g = 'end-to-end (draft, 1920×1080)';
     const rssRatio = large.peakRssMB / first.peakRssMB;
     const rerunPct = (rerun.durationMs / first.durationMs) * 100;
+    const rerunWallPct = (rerun.wallMs / first.wallMs) * 100;
     return [
       {
         group: g,
@@ -103,10 +111,17 @@ export async function benchEndToEnd(options: { bigShots?: number } = {}): Promis
       },
       {
         group: g,
-        name: 'rerun / first run',
+        name: 'rerun / first run (the generation call)',
         value: rerunPct,
         unit: '%',
         note: `target ≤ 5 %: ${rerunPct <= 5 ? 'met' : 'MISSED'}`,
+      },
+      {
+        group: g,
+        name: 'rerun / first run (whole process, as a user waits)',
+        value: rerunWallPct,
+        unit: '%',
+        note: `${(rerun.wallMs / 1000).toFixed(2)} s vs ${(first.wallMs / 1000).toFixed(2)} s: process start and module loading included`,
       },
     ];
   } finally {

@@ -10,7 +10,7 @@ export interface PaletteColour {
 
 /** The measured look of the master coherence sheet; every shot is drawn toward it and checked against it. */
 export interface VisualDna {
-  /** 6–8 dominant colours, k-means in CIELAB. */
+  /** Up to 7 dominant colours (k-means in CIELAB, k = 7; a cluster left empty is dropped). */
   palette: PaletteColour[];
   luminance: { mean: number; stdDev: number };
   /** RMS contrast: standard deviation of luma / 255. */

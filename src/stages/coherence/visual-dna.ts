@@ -5,7 +5,7 @@ import { createRaster, type Raster } from '../../image/raster.js';
 import type { VisualDna } from './types.js';
 
 export interface VisualDnaOptions {
-  /** Palette size (the DNA keeps 6–8 colours). @default 7 */
+  /** Clusters of the palette's k-means (empty clusters are dropped, so the palette has at most k colours). @default 7 */
   k?: number;
   /** Upper bound on pixels converted to Lab for meanLab/stdLab (a regular grid: deterministic). @default 65536 */
   maxLabSamples?: number;

@@ -1,4 +1,3 @@
-import { throwIfAborted } from '../../core/abort.js';
 import type { Project } from '../../project/schema.js';
 import type { VisualDna } from '../coherence/types.js';
 import type { FrameMetrics, QaReport, ShotQaResult } from '../qa/types.js';
@@ -29,14 +28,6 @@ export interface QaReportHtmlContext {
   frames: ReportFrameInfo[];
   qaReport: QaReport;
   backend: { name: string; version: string };
-}
-
-export interface QaReportHtmlInput extends QaReportHtmlContext {
-  frames: ReportFrame[];
-}
-
-export interface QaReportHtmlOptions {
-  signal?: AbortSignal;
 }
 
 export const DRAFT_BANNER = 'DRAFT — storyboard frames from the embedded renderer, not AI images';
@@ -208,16 +199,4 @@ ${anyDraft ? `<div class="banner" role="note">${escapeHtml(DRAFT_BANNER)}</div>`
 </main></body></html>
 `;
   }
-}
-
-/** The whole report as one string (see QaReportHtml for writing it piece by piece). */
-export function renderQaReportHtml(input: QaReportHtmlInput, options: QaReportHtmlOptions = {}): string {
-  const report = new QaReportHtml(input);
-  const parts = [report.head()];
-  for (const frame of [...input.frames].sort((a, b) => a.index - b.index)) {
-    throwIfAborted(options.signal);
-    parts.push(report.card(frame));
-  }
-  parts.push(report.tail());
-  return parts.join('');
 }

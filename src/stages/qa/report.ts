@@ -35,7 +35,7 @@ export function buildQaReport(results: readonly ShotQaResult[], thresholds: QaTh
 
 const fmt = (n: number, digits = 1): string => n.toFixed(digits);
 
-/** A human-readable summary of the report (Markdown), for the export package and the CLI. */
+/** A human-readable summary of the report (Markdown), for library callers and logs. */
 export function formatQaReport(report: QaReport): string {
   const lines: string[] = [
     '# QA report',
