@@ -138,6 +138,30 @@ export function runBackendSuite(
       expect(performance.now() - abortedAt).toBeLessThan(abortLatencyMs);
     });
 
+    it('rejects with CancelledError when aborted while the backend is busy, without waiting for the work', async () => {
+      // Aborted from a timer, not from inside a callback: the backend must be listening to the signal while its
+      // own work (a render, a server round trip) is in flight, not only check it between phases. "Without waiting"
+      // is measured against the same request's own duration.
+      const big = (): GenerationRequest => request({ seed: 7, width: 1920, height: 1080 });
+      const durations: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const t = performance.now();
+        await backend.generate(big());
+        durations.push(performance.now() - t);
+      }
+      const whole = durations.sort((a, b) => a - b)[1]!;
+      const controller = new AbortController();
+      const started = performance.now();
+      const pending = backend.generate(big(), { signal: controller.signal });
+      setTimeout(() => controller.abort(new CancelledError('user')), 0);
+      const error = await pending.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(CancelledError);
+      expect(performance.now() - started).toBeLessThan(Math.min(abortLatencyMs, whole / 2));
+    });
+
     it('rejects a zero width with ValidationError', async () => {
       await expect(backend.generate(request({ width: 0 }))).rejects.toBeInstanceOf(ValidationError);
     });
