@@ -1,5 +1,9 @@
 import { GenerationStatusTracker, STAGE_WEIGHTS } from '../core/status-tracker.js';
+import { PANEL_COUNT } from '../stages/coherence/index.js';
 import type { PipelineEvent, PipelineStage } from './events.js';
+
+/** Steps of stage 1: one per sheet panel, then the compose step. */
+export const SHEET_STEPS = PANEL_COUNT + 1;
 
 const STAGES: readonly PipelineStage[] = ['grid', 'comfyui', 'promotion', 'qa', 'export'];
 
@@ -23,7 +27,10 @@ export class PipelineProgress {
     this.tracker = new GenerationStatusTracker(now ? { now } : {});
     this.tracker.initialize(totalShots);
     for (const stage of STAGES) {
-      this.units.set(stage, stage === 'grid' ? 10 : stage === 'export' ? 1 : Math.max(1, totalShots));
+      this.units.set(
+        stage,
+        stage === 'grid' ? SHEET_STEPS : stage === 'export' ? 1 : Math.max(1, totalShots),
+      );
       this.done.set(stage, new Set());
       this.partial.set(stage, new Map());
     }

@@ -16,6 +16,7 @@ import { shotFilePath } from '../stages/export/index.js';
 import type { QaReport } from '../stages/qa/types.js';
 import type { ErrorInfo, PipelineEvent } from './events.js';
 import { runPipeline, type PipelineResult } from './orchestrator.js';
+import { SHEET_STEPS } from './progress.js';
 
 /** The note's result shape, with the run id and local paths added. */
 export interface GenerationResults {
@@ -240,7 +241,7 @@ export class SequenceGenerationService {
       }
     }
     const expected: Record<PipelineStage, number> = {
-      grid: 10,
+      grid: SHEET_STEPS,
       comfyui: totalShots,
       promotion: totalShots,
       qa: totalShots,
