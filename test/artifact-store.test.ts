@@ -109,7 +109,18 @@ describe('ArtifactStore', () => {
     const error: unknown = await store.get(sha).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StoreError);
     expect(isStoryCoreError(error) && error.details).toMatchObject({ sha256: sha, size: bytes.length - 10 });
-    expect((await store.get(sha, { verify: false })).length).toBe(bytes.length - 10);
+    expect(String(error)).toContain('it has been removed, and the next run recomputes it');
+    // Removed on detection, so the step that made it is no longer reused but recomputed.
+    expect(await store.has(sha)).toBe(false);
+  });
+
+  it('removeDamaged() removes exactly the artifacts whose bytes no longer match their hash', async () => {
+    const good = await store.put(await png(8));
+    const bad = await store.put(await png(9));
+    await writeFile(store.pathOf(bad), Buffer.alloc((await store.sizeOf(bad))!, 7));
+    expect(await store.removeDamaged([good, bad, bad])).toEqual([bad]);
+    expect(await store.has(good)).toBe(true);
+    expect(await store.has(bad)).toBe(false);
   });
 
   it('heals a damaged artifact when the same bytes are stored again', async () => {

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ErrorCode } from '../src/core/errors.js';
+import { rm, stat, writeFile } from 'node:fs/promises';
+import { ErrorCode, StoreError } from '../src/core/errors.js';
 import { createDraftBackend } from '../src/backends/draft/index.js';
 import type { ImageBackend } from '../src/backends/types.js';
 import type { PipelineEvent } from '../src/pipeline/events.js';
@@ -215,5 +216,30 @@ describe('retries', () => {
       status: 'failed',
       attempts: 2,
     });
+  });
+});
+
+describe('a stored frame damaged on disk', () => {
+  it('fails the export naming the shot, is removed, and the next run recomputes only that shot', async () => {
+    ws = await createTempWorkspace();
+    const first = (await runOn(ws, project)).result!;
+    expect(first.status).toBe('succeeded');
+    await rm(first.export!.dir, { recursive: true });
+    const victim = first.shots[3]!;
+    const file = ws.store().artifacts.pathOf(victim.frameSha256);
+    await writeFile(file, Buffer.alloc((await stat(file)).size, 0)); // same size, wrong bytes
+
+    const broken = await runOn(ws, project);
+    expect(broken.error).toBeInstanceOf(StoreError);
+    expect(String(broken.error)).toContain(`stored frames of shot ${victim.shotId} were damaged on disk`);
+    expect(await ws.store().artifacts.has(victim.frameSha256)).toBe(false);
+
+    const healed = (await runOn(ws, project)).result!;
+    expect(healed.status).toBe('succeeded');
+    expect(healed.executedSteps).toContain('export');
+    expect(
+      healed.executedSteps.filter((id) => id !== 'export').every((id) => id.endsWith(victim.shotId)),
+    ).toBe(true);
+    expect(healed.shots[3]!.frameSha256).toBe(victim.frameSha256); // deterministic: the same frame, recomputed
   });
 });

@@ -1,4 +1,5 @@
 import { stat } from 'node:fs/promises';
+import { StoreError } from '../core/errors.js';
 import { composeNegativePrompt, composeShotPrompt } from '../project/prompt.js';
 import { resolveGlobalSeed } from '../project/seeds.js';
 import { exportPackage, type ExportFrame, type PngFile } from '../stages/export/index.js';
@@ -73,31 +74,36 @@ export async function runExportStep(
             timings: { processingMs: o.processingTimeMs },
           };
         });
-        const result = await exportPackage(
-          {
-            project,
-            outDir: options.outDir,
-            sheet: { png: fromStore(sheet.sha256), dna: sheet.dna },
-            frames,
-            qaReport,
-            backend: { name: backend.name, version: backend.version },
-            parameters: {
-              output: project.output,
-              generation: generationSize(project, backend),
-              panelSize: ctx.panelSize,
-              globalSeed: resolveGlobalSeed(project),
-              qaThresholds: ctx.thresholds,
-              regenerateBudget: ctx.regenerateBudget,
+        try {
+          const result = await exportPackage(
+            {
+              project,
+              outDir: options.outDir,
+              sheet: { png: fromStore(sheet.sha256), dna: sheet.dna },
+              frames,
+              qaReport,
+              backend: { name: backend.name, version: backend.version },
+              parameters: {
+                output: project.output,
+                generation: generationSize(project, backend),
+                panelSize: ctx.panelSize,
+                globalSeed: resolveGlobalSeed(project),
+                qaThresholds: ctx.thresholds,
+                regenerateBudget: ctx.regenerateBudget,
+              },
+              timings: { totalMs: now() - options.startedAt },
+              createdAt: new Date(now()),
             },
-            timings: { totalMs: now() - options.startedAt },
-            createdAt: new Date(now()),
-          },
-          {
-            signal: attemptSignal,
-            onProgress: (done, total) => progress.update('export', 'export', Math.min(0.99, done / total)),
-          },
-        );
-        return { artifacts: {}, output: { dir: result.dir, zipPath: result.zipPath } };
+            {
+              signal: attemptSignal,
+              onProgress: (done, total) => progress.update('export', 'export', Math.min(0.99, done / total)),
+            },
+          );
+          return { artifacts: {}, output: { dir: result.dir, zipPath: result.zipPath } };
+        } catch (error) {
+          if (attemptSignal.aborted) throw error;
+          throw await explainDamagedFrames(error, artifacts, sheet, shots, attemptSignal);
+        }
       },
     },
     ctx.signal,
@@ -105,4 +111,31 @@ export async function runExportStep(
   progress.update('export', 'export', 1);
   ctx.stages.finishIfDone('export', () => ({ dir: exported.output.dir, zip: exported.output.zipPath }));
   return exported.output;
+}
+
+/**
+ * A frame the store holds may have been damaged on disk (the export checks every sha256): removes the damaged ones,
+ * so the steps that made them run again next time, and names them, instead of failing the same way forever.
+ * Hashing happens only here, after a failure: verifying every reused artifact on every run would cost more than
+ * reuse saves. Returns the error to throw (the original when nothing was damaged).
+ */
+async function explainDamagedFrames(
+  error: unknown,
+  artifacts: RunContext['artifacts'],
+  sheet: SheetResult,
+  shots: readonly ShotOutcome[],
+  signal: AbortSignal,
+): Promise<unknown> {
+  const owner = new Map<string, string>([[sheet.sha256, 'the coherence sheet']]);
+  for (const o of shots) {
+    owner.set(o.frameSha256, `shot ${o.shotId}`);
+    owner.set(o.promotedSha256, `shot ${o.shotId}`);
+  }
+  const removed = await artifacts.removeDamaged(owner.keys(), { signal });
+  if (removed.length === 0) return error;
+  const what = [...new Set(removed.map((sha) => owner.get(sha)!))].join(', ');
+  return new StoreError(
+    `stored frames of ${what} were damaged on disk; they were removed, run again to recompute them`,
+    { cause: error, details: { removed } },
+  );
 }

@@ -138,11 +138,13 @@ export class ArtifactStore {
     if (options.verify !== false) {
       const actual = sha256Hex(bytes);
       if (actual !== sha) {
+        // Removed, not kept: the journal only reuses artifacts that exist, so the step that made this one runs
+        // again on the next run instead of failing on the same damaged file forever.
+        await rm(path, { force: true });
         throw new StoreError(
-          `artifact ${sha} at ${path} is damaged: its ${bytes.length} bytes hash to ${actual}`,
-          {
-            details: { sha256: sha, actual, path, size: bytes.length },
-          },
+          `artifact ${sha} at ${path} was damaged (its ${bytes.length} bytes hash to ${actual}); ` +
+            'it has been removed, and the next run recomputes it',
+          { details: { sha256: sha, actual, path, size: bytes.length } },
         );
       }
     }
@@ -169,6 +171,22 @@ export class ArtifactStore {
   }
 
   /** Re-reads the file and recomputes its hash: true when it is present and intact. Streams, so any size is fine. */
+  /**
+   * Verifies each artifact and removes the damaged ones (so the steps that made them run again next time).
+   * Returns the hashes removed. For after a failure: hashing every artifact on every reuse would cost more than
+   * the reuse saves.
+   */
+  async removeDamaged(shas: Iterable<string>, options: ArtifactCallOptions = {}): Promise<string[]> {
+    const removed: string[] = [];
+    for (const sha of new Set(shas)) {
+      if ((await this.has(sha)) && !(await this.verify(sha, options))) {
+        await rm(this.pathOf(sha), { force: true });
+        removed.push(sha);
+      }
+    }
+    return removed;
+  }
+
   async verify(sha: string, options: ArtifactCallOptions = {}): Promise<boolean> {
     const path = this.pathOf(sha);
     throwIfAborted(options.signal);
