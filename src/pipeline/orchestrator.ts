@@ -16,7 +16,7 @@ import {
 } from '../stages/qa/index.js';
 import type { ErrorInfo, PipelineEvent, PipelineEventListener, PipelineStage } from './events.js';
 import { runExportStep } from './export-step.js';
-import { mapPool } from './pool.js';
+import { mapPool } from '../core/pool.js';
 import { PipelineProgress } from './progress.js';
 import { StageClock, type RunContext } from './run-context.js';
 import { runSheetSteps } from './sheet-steps.js';

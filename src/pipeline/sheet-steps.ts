@@ -8,7 +8,7 @@ import {
   renderSheetPanel,
 } from '../stages/coherence/index.js';
 import type { VisualDna } from '../stages/coherence/types.js';
-import { mapPool } from './pool.js';
+import { mapPool } from '../core/pool.js';
 import type { RunContext } from './run-context.js';
 import type { StepResult } from './step-runner.js';
 

@@ -1,5 +1,6 @@
 import { throwIfAborted } from '../../core/abort.js';
-import { isCancellation, ValidationError } from '../../core/errors.js';
+import { ValidationError } from '../../core/errors.js';
+import { mapPool } from '../../core/pool.js';
 import type { GenerationProgress, ImageBackend } from '../../backends/types.js';
 import { hexToRgb } from '../../image/color.js';
 import { createRaster, type Raster } from '../../image/raster.js';
@@ -91,12 +92,10 @@ export async function buildCoherenceSheet(
     reported = fraction;
     options.onProgress?.({ fraction, message });
   };
-  const results = new Array<RenderedPanel | undefined>(PANEL_COUNT);
-  let next = 0;
-  let failure: unknown;
-  const worker = async (): Promise<void> => {
-    while (failure === undefined && next < PANEL_COUNT) {
-      const index = next++;
+  const settled = await mapPool(
+    Array.from({ length: PANEL_COUNT }, (_, index) => index),
+    Math.max(1, Math.floor(backend.capacity) || 1),
+    async (index) => {
       try {
         const rendered = await renderSheetPanel(project, backend, index, {
           signal: combined,
@@ -106,28 +105,20 @@ export async function buildCoherenceSheet(
             report(`panel ${index + 1}/${PANEL_COUNT}`);
           },
         });
-        results[index] = rendered;
         fractions[index] = 1;
         report(`panel ${index + 1}/${PANEL_COUNT} done`);
         options.onPanel?.(rendered);
+        return rendered;
       } catch (error) {
-        // Keep the first real failure; cancellations caused by it are consequences, not causes.
-        if (failure === undefined || (isCancellation(failure) && !isCancellation(error))) failure = error;
+        // The first failure is what mapPool rethrows; the siblings it cancels here fail after it.
         siblings.abort();
+        throw error;
       }
-    }
-  };
-  const workers = Math.max(1, Math.min(PANEL_COUNT, Math.floor(backend.capacity) || 1));
-  await Promise.all(Array.from({ length: workers }, () => worker()));
-  throwIfAborted(signal);
-  if (failure !== undefined) throw failure;
-  const rendered = results.map((r, i) => {
-    if (!r)
-      throw new ValidationError(`sheet panel ${i + 1} was not rendered`, [
-        { path: `panels[${i}]`, message: 'missing' },
-      ]);
-    return r;
-  });
+    },
+    signal ? { signal } : {},
+  );
+  // Without settleAll, mapPool either throws or fulfils every item.
+  const rendered = settled.map((r) => (r as PromiseFulfilledResult<RenderedPanel>).value);
   const rasters = rendered.map((r) => r.raster);
   return {
     raster: composeSheet(rasters, panelSize, gutter),

@@ -1,4 +1,4 @@
-import { throwIfAborted } from '../core/abort.js';
+import { throwIfAborted } from './abort.js';
 
 /**
  * Runs `worker` over `items` with at most `limit` in flight, in item order of start.
