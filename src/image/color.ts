@@ -6,7 +6,8 @@
 export type Rgb = readonly [number, number, number];
 export type Lab = readonly [number, number, number];
 
-const SRGB_TO_LINEAR = new Float64Array(256);
+/** sRGB 8-bit value → linear light (0–1), the IEC 61966-2-1 transfer function, tabulated. */
+export const SRGB_TO_LINEAR = new Float64Array(256);
 for (let i = 0; i < 256; i++) {
   const c = i / 255;
   SRGB_TO_LINEAR[i] = c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
@@ -124,4 +125,10 @@ export function deltaE2000(lab1: Lab, lab2: Lab): number {
   const c = dCp / Sc;
   const h = dHp / Sh;
   return Math.sqrt(l * l + c * c + h * h + Rt * c * h);
+}
+
+/** The colour at lightness L, chroma C and hue h (degrees) in CIE LCh(ab), as sRGB hex (clamped to the gamut). */
+export function lchToHex(L: number, C: number, hDeg: number): string {
+  const h = (hDeg * Math.PI) / 180;
+  return rgbToHex(labToRgb(L, C * Math.cos(h), C * Math.sin(h)));
 }

@@ -6,23 +6,37 @@ export interface LabStats {
   std: Lab;
 }
 
-/** Mean and standard deviation per Lab channel, over a regular grid of at most `maxSamples` pixels. */
-export function labStats(raster: Raster, maxSamples = 16384): LabStats {
+/**
+ * CIELAB of the pixels on a regular grid of at most about `maxSamples` points, as [L, a, b, L, a, b, …].
+ * A grid rather than random picks: the same image always gives the same samples (palettes, DNA and colour
+ * transfer are deterministic).
+ */
+export function sampleLabGrid(raster: Raster, maxSamples: number): Float64Array {
   const { width, height, data } = raster;
   const step = Math.max(1, Math.sqrt((width * height) / maxSamples));
-  const sum = [0, 0, 0];
-  const sq = [0, 0, 0];
-  let n = 0;
+  const out: number[] = [];
   for (let y = step / 2; y < height; y += step) {
     const row = Math.floor(y) * width;
     for (let x = step / 2; x < width; x += step) {
       const o = (row + Math.floor(x)) * 3;
       const lab = rgbToLab(data[o]!, data[o + 1]!, data[o + 2]!);
-      for (let c = 0; c < 3; c++) {
-        sum[c]! += lab[c]!;
-        sq[c]! += lab[c]! * lab[c]!;
-      }
-      n++;
+      out.push(lab[0], lab[1], lab[2]);
+    }
+  }
+  return Float64Array.from(out);
+}
+
+/** Mean and standard deviation per Lab channel, over a regular grid of at most `maxSamples` pixels. */
+export function labStats(raster: Raster, maxSamples = 16384): LabStats {
+  const samples = sampleLabGrid(raster, maxSamples);
+  const n = samples.length / 3;
+  const sum = [0, 0, 0];
+  const sq = [0, 0, 0];
+  for (let i = 0; i < samples.length; i += 3) {
+    for (let c = 0; c < 3; c++) {
+      const v = samples[i + c]!;
+      sum[c]! += v;
+      sq[c]! += v * v;
     }
   }
   const mean = sum.map((s) => s / Math.max(1, n));

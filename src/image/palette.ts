@@ -1,4 +1,5 @@
-import { deltaE2000, labToRgb, rgbToHex, rgbToLab, type Lab } from './color.js';
+import { deltaE2000, labToRgb, rgbToHex, type Lab } from './color.js';
+import { sampleLabGrid } from './lab-stats.js';
 import type { Raster } from './raster.js';
 
 export interface PaletteEntry {
@@ -27,18 +28,7 @@ export function extractPalette(raster: Raster, options: PaletteOptions = {}): Pa
   const k = options.k ?? 7;
   const maxSamples = options.maxSamples ?? 16384;
   const iterations = options.iterations ?? 12;
-  const { width, height, data } = raster;
-  const total = width * height;
-  const step = Math.max(1, Math.sqrt(total / maxSamples));
-  const samples: number[] = [];
-  for (let y = step / 2; y < height; y += step) {
-    const row = Math.floor(y) * width;
-    for (let x = step / 2; x < width; x += step) {
-      const o = (row + Math.floor(x)) * 3;
-      const lab = rgbToLab(data[o]!, data[o + 1]!, data[o + 2]!);
-      samples.push(lab[0], lab[1], lab[2]);
-    }
-  }
+  const samples = sampleLabGrid(raster, maxSamples);
   const n = samples.length / 3;
   if (n === 0) return [];
 

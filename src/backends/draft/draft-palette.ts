@@ -1,4 +1,4 @@
-import { deltaE2000, hexToRgb, labToRgb, rgbToHex, rgbToLab, type Lab } from '../../image/color.js';
+import { deltaE2000, hexToRgb, labToRgb, lchToHex, rgbToHex, rgbToLab, type Lab } from '../../image/color.js';
 import { prngFrom } from './prng.js';
 
 /** The colours a draft frame is painted with, by role. All are `#rrggbb`. */
@@ -27,11 +27,6 @@ function entry(hex: string): Entry {
   return { hex: hex.toLowerCase(), lab, chroma: Math.hypot(lab[1], lab[2]) };
 }
 
-function lch(L: number, C: number, hDeg: number): string {
-  const h = (hDeg * Math.PI) / 180;
-  return rgbToHex(labToRgb(L, C * Math.cos(h), C * Math.sin(h)));
-}
-
 /**
  * A harmonious five-colour palette seeded from the prompt: a base hue and a scheme (analogous, complementary,
  * split) spread over a dark-to-light ramp, so prompts without a given palette still get a consistent grade.
@@ -46,7 +41,7 @@ export function paletteFromPrompt(prompt: string): string[] {
   ] as const);
   const chroma = rng.range(18, 42);
   const ramp = [16, 32, 50, 68, 86];
-  return ramp.map((L, i) => lch(L, chroma * (i === 0 || i === 4 ? 0.6 : 1), base + scheme[i]!));
+  return ramp.map((L, i) => lchToHex(L, chroma * (i === 0 || i === 4 ? 0.6 : 1), base + scheme[i]!));
 }
 
 /** A lighter or darker variant of a colour, to fill roles when a palette has fewer than five colours. */

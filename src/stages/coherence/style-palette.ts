@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { hexToRgb, labToRgb, rgbToHex, rgbToLab } from '../../image/color.js';
+import { hexToRgb, labToRgb, lchToHex, rgbToHex, rgbToLab } from '../../image/color.js';
 
 /**
  * Colour words a style prompt uses, as the hex colours a colourist would pick for them. Multi-colour looks
@@ -49,11 +49,6 @@ const COOL = /\bcool\b|\bcold\b|\bicy\b|\bwinter\b|\bmoon(lit|light)?\b|\bnight\
 /** How many colours the style palette holds: enough roles for the draft renderer. */
 export const STYLE_PALETTE_SIZE = 6;
 
-function lch(L: number, C: number, hDeg: number): string {
-  const h = (hDeg * Math.PI) / 180;
-  return rgbToHex(labToRgb(L, C * Math.cos(h), C * Math.sin(h)));
-}
-
 function hashUnit(text: string, salt: string): number {
   return (
     createHash('sha256').update(`storycore/style-palette/${salt}/${text}`).digest().readUInt32BE(0) /
@@ -92,7 +87,7 @@ export function paletteForStyle(stylePrompt: string): string[] {
     const chroma = 18 + hashUnit(text, 'chroma') * 24;
     const spread = [0, 25, -25, 180, 12, 0];
     return [14, 30, 46, 62, 78, 92].map((L, i) =>
-      lch(L, chroma * (i === 0 || i === 5 ? 0.5 : 1), base + spread[i]!),
+      lchToHex(L, chroma * (i === 0 || i === 5 ? 0.5 : 1), base + spread[i]!),
     );
   }
   const palette = named.slice(0, STYLE_PALETTE_SIZE);

@@ -1,4 +1,5 @@
 import { ValidationError } from '../../core/errors.js';
+import { SRGB_TO_LINEAR } from '../../image/color.js';
 import { extractPalette } from '../../image/palette.js';
 import { labStats } from '../../image/lab-stats.js';
 import { createRaster, type Raster } from '../../image/raster.js';
@@ -9,12 +10,6 @@ export interface VisualDnaOptions {
   k?: number;
   /** Upper bound on pixels converted to Lab for meanLab/stdLab (a regular grid: deterministic). @default 65536 */
   maxLabSamples?: number;
-}
-
-const SRGB_TO_LINEAR = new Float64Array(256);
-for (let i = 0; i < 256; i++) {
-  const c = i / 255;
-  SRGB_TO_LINEAR[i] = c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
 }
 
 /** Colour temperatures outside this range are not meaningful for McCamy's cubic; clamp to it. */
