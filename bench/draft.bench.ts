@@ -2,27 +2,11 @@ import { createDraftBackend } from '../src/backends/index.js';
 import type { GenerationRequest } from '../src/backends/types.js';
 import { projectSchema } from '../src/project/schema.js';
 import { buildCoherenceSheet } from '../src/stages/coherence/index.js';
+import { timeRuns } from './timing.js';
 import type { BenchRow } from './types.js';
 
 /** Per-frame budget for a 1920x1080 draft on a laptop-class machine. */
 const FRAME_TARGET_MS = 150;
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-async function timeRuns(runs: number, fn: (i: number) => Promise<unknown>): Promise<number[]> {
-  await fn(-1); // warm-up: font cache, libvips start-up, JIT
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    await fn(i);
-    times.push(performance.now() - t0);
-  }
-  return times;
-}
 
 /** Draft renderer speed: ms per 1920x1080 frame and ms per 1600 px coherence sheet (medians after a warm-up). */
 export async function benchDraft(
@@ -39,7 +23,7 @@ export async function benchDraft(
     camera: ['wide establishing', 'medium', 'close-up', 'over-the-shoulder', 'aerial'][Math.abs(i) % 5]!,
     shotNumber: 1,
   });
-  const frame = median(await timeRuns(options.frameRuns ?? 7, (i) => backend.generate(request(i))));
+  const frame = (await timeRuns(options.frameRuns ?? 7, (i) => backend.generate(request(i)))).median;
   const project = projectSchema.parse({
     schemaVersion: 1,
     id: 'bench',
@@ -47,7 +31,7 @@ export async function benchDraft(
     style: { prompt: 'moody noir with teal and amber accents' },
     shots: [{ id: 's1', prompt: 'A lighthouse on a cliff at dusk, storm coming', camera: 'wide' }],
   });
-  const sheet = median(await timeRuns(options.sheetRuns ?? 5, () => buildCoherenceSheet(project, backend)));
+  const sheet = (await timeRuns(options.sheetRuns ?? 5, () => buildCoherenceSheet(project, backend))).median;
   return [
     {
       group: 'draft',

@@ -7,30 +7,11 @@ import { createRaster, decodeImage, encodePng } from '../src/image/raster.js';
 import { measureVisualDna } from '../src/stages/coherence/index.js';
 import { promoteFrame } from '../src/stages/promote/index.js';
 import { autofixFrame, measureFrame } from '../src/stages/qa/index.js';
+import { timeRuns, WARMUP } from './timing.js';
 import type { BenchRow } from './types.js';
 
 /** Debian's interpreter, where python3-opencv and python3-pil are installed (not a pyenv one on PATH). */
 const PYTHON = '/usr/bin/python3';
-const WARMUP = 2;
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-/** Warm-up runs, then `runs` timed runs: the same method as the Python side below. */
-async function timeRuns(runs: number, fn: () => unknown): Promise<{ median: number; best: number }> {
-  for (let i = 0; i < WARMUP; i++) await fn();
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    await fn();
-    times.push(performance.now() - t0);
-  }
-  return { median: median(times), best: Math.min(...times) };
-}
-
 async function timeMedian(runs: number, fn: () => unknown): Promise<number> {
   return (await timeRuns(runs, fn)).median;
 }
