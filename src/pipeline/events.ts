@@ -1,11 +1,13 @@
 import type { ErrorCode } from '../core/errors.js';
+import type { PipelineStage } from '../core/status-tracker.js';
 
 /**
  * The pipeline's typed event stream. The orchestrator emits these; the service maps them onto the note's
  * callbacks, the store journals them, the CLI renders them. Transports never compute anything themselves.
  */
 
-export type PipelineStage = 'grid' | 'comfyui' | 'promotion' | 'qa' | 'export';
+/** The stage names are the note's (status-tracker), one definition for both. */
+export type { PipelineStage };
 
 export interface ErrorInfo {
   code: ErrorCode | string;

@@ -1,11 +1,9 @@
-import { GenerationStatusTracker, STAGE_WEIGHTS } from '../core/status-tracker.js';
+import { GenerationStatusTracker, PIPELINE_STAGES } from '../core/status-tracker.js';
 import { PANEL_COUNT } from '../stages/coherence/index.js';
 import type { PipelineEvent, PipelineStage } from './events.js';
 
 /** Steps of stage 1: one per sheet panel, then the compose step. */
 export const SHEET_STEPS = PANEL_COUNT + 1;
-
-const STAGES: readonly PipelineStage[] = ['grid', 'comfyui', 'promotion', 'qa', 'export'];
 
 /**
  * Progress of a pipelined run. Shots flow through generate → promote → QA independently, so several stages advance
@@ -26,7 +24,7 @@ export class PipelineProgress {
   ) {
     this.tracker = new GenerationStatusTracker(now ? { now } : {});
     this.tracker.initialize(totalShots);
-    for (const stage of STAGES) {
+    for (const stage of PIPELINE_STAGES) {
       this.units.set(
         stage,
         stage === 'grid' ? SHEET_STEPS : stage === 'export' ? 1 : Math.max(1, totalShots),
@@ -82,7 +80,7 @@ export class PipelineProgress {
 
   private report(stage: PipelineStage, message?: string): void {
     const fractions: Partial<Record<PipelineStage, number>> = {};
-    for (const s of STAGES) fractions[s] = this.stageFraction(s);
+    for (const s of PIPELINE_STAGES) fractions[s] = this.stageFraction(s);
     const p = this.tracker.calculateConcurrentProgress(fractions);
     // Never report 100 before the run has really finished: that is complete()'s job.
     const progress = Math.min(p.overallProgress, 99.9);
@@ -100,5 +98,3 @@ export class PipelineProgress {
     });
   }
 }
-
-export { STAGE_WEIGHTS };

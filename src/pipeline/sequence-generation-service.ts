@@ -5,7 +5,7 @@ import { createGenerationError, type GenerationError } from '../core/error-handl
 import { ConflictError, NotFoundError, ValidationError, isCancellation } from '../core/errors.js';
 import type { PartialResults } from '../core/partial-results.js';
 import { policyFromOptions, type RetryPolicy } from '../core/retry.js';
-import type { GenerationStatus, PipelineStage } from '../core/status-tracker.js';
+import { PIPELINE_STAGES, type GenerationStatus, type PipelineStage } from '../core/status-tracker.js';
 import { createDraftBackend } from '../backends/draft/index.js';
 import type { ImageBackend } from '../backends/types.js';
 import type { Project, ProjectInput } from '../project/schema.js';
@@ -78,7 +78,6 @@ export interface SequenceGenerationServiceOptions {
   backend?: ImageBackend;
 }
 
-const STAGES: readonly PipelineStage[] = ['grid', 'comfyui', 'promotion', 'qa', 'export'];
 const STEP_STAGE: Record<string, PipelineStage> = {
   sheet: 'grid',
   generate: 'comfyui',
@@ -247,7 +246,9 @@ export class SequenceGenerationService {
       qa: totalShots,
       export: 1,
     };
-    const completedStages = STAGES.filter((s) => totalShots > 0 && (doneByStage.get(s) ?? 0) >= expected[s]);
+    const completedStages = PIPELINE_STAGES.filter(
+      (s) => totalShots > 0 && (doneByStage.get(s) ?? 0) >= expected[s],
+    );
     return {
       runId: run.id,
       projectId,
