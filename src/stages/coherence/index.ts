@@ -5,7 +5,6 @@ export {
   derivePanelSpecs,
   panelRequest,
   renderSheetPanel,
-  resolveGlobalSeed,
   PANEL_COUNT,
 } from './panels.js';
 export type { PanelSpec, RenderPanelOptions, RenderedPanel } from './panels.js';

@@ -1,5 +1,6 @@
 import { throwIfAborted } from '../../core/abort.js';
-import { deriveGlobalSeed, derivePanelSeed } from '../../core/seeds.js';
+import { derivePanelSeed } from '../../core/seeds.js';
+import { resolveGlobalSeed } from '../../project/seeds.js';
 import { ValidationError } from '../../core/errors.js';
 import type { GenerationProgress, GenerationRequest, ImageBackend } from '../../backends/types.js';
 import type { Raster } from '../../image/raster.js';
@@ -14,11 +15,6 @@ export const PANEL_COUNT = 9;
 export interface PanelSpec {
   prompt: string;
   camera?: string;
-}
-
-/** The project's seed: its own when pinned, else derived from its id (stable across machines and runs). */
-export function resolveGlobalSeed(project: Pick<Project, 'id' | 'globalSeed'>): number {
-  return project.globalSeed ?? deriveGlobalSeed(project.id);
 }
 
 /**
