@@ -1,8 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { throwIfAborted } from '../core/abort.js';
+import { hashFile, sha256Hex } from '../core/hash.js';
 import { NotFoundError, StoreError, ValidationError, errorMessage } from '../core/errors.js';
 import { isAbandoned, isProcessAlive } from '../core/process-liveness.js';
 
@@ -21,9 +21,7 @@ export interface ArtifactGetOptions extends ArtifactCallOptions {
 
 const SHA256 = /^[0-9a-f]{64}$/;
 
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
+export { sha256Hex };
 
 /** Throws ValidationError unless `sha` is 64 lowercase hex digits, which is what keeps paths inside the store. */
 export function assertSha256(sha: string): void {
@@ -190,14 +188,9 @@ export class ArtifactStore {
   async verify(sha: string, options: ArtifactCallOptions = {}): Promise<boolean> {
     const path = this.pathOf(sha);
     throwIfAborted(options.signal);
-    const hash = createHash('sha256');
+    let actual: string;
     try {
-      for await (const chunk of createReadStream(
-        path,
-        options.signal === undefined ? {} : { signal: options.signal },
-      )) {
-        hash.update(chunk as Buffer);
-      }
+      actual = (await hashFile(path, options.signal)).sha256;
     } catch (error) {
       throwIfAborted(options.signal);
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
@@ -206,7 +199,7 @@ export class ArtifactStore {
         details: { sha256: sha, path },
       });
     }
-    return hash.digest('hex') === sha;
+    return actual === sha;
   }
 
   /**

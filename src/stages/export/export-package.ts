@@ -3,6 +3,7 @@ import sharp from 'sharp';
 import { asCancellation, cancellationFrom, throwIfAborted } from '../../core/abort.js';
 import { ExportFailedError, ValidationError, errorMessage, isCancellation } from '../../core/errors.js';
 import { fsyncDirectory, writeFileDurable } from '../../core/fs-atomic.js';
+import { hashFile, sha256Hex } from '../../core/hash.js';
 import { safeJoin } from '../../core/safe-path.js';
 import { deriveGlobalSeed } from '../../core/seeds.js';
 import type { Project } from '../../project/schema.js';
@@ -16,13 +17,12 @@ import {
   canonicalize,
   compareCodeUnits,
   serializeManifest,
-  sha256Hex,
   toolVersions,
   type ExportManifest,
   type ManifestFile,
   type ManifestFrame,
 } from './manifest.js';
-import { hashFile, openPng, storePng, type PngSource } from './png-source.js';
+import { openPng, storePng, type PngSource } from './png-source.js';
 import { HashingWriter } from './hashing-writer.js';
 import { QaReportHtml, type ReportFrameInfo } from './qa-report-html.js';
 import { assertSafeId, exportFolderName, shotFilePath } from './safe-path.js';

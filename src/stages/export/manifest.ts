@@ -1,11 +1,10 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { errorMessage } from '../../core/errors.js';
+import { hashFile } from '../../core/hash.js';
 import { safeJoin } from '../../core/safe-path.js';
 
 export const MANIFEST_FILE = 'manifest.json';
@@ -105,10 +104,6 @@ export function compareCodeUnits(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-export function sha256Hex(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
 /** The manifest as written to disk: two-space JSON with a trailing newline. */
 export function serializeManifest(manifest: ExportManifest): string {
   return `${JSON.stringify(manifest, null, 2)}\n`;
@@ -162,12 +157,6 @@ export interface ExportProblem {
   /** Path relative to the export folder. */
   path: string;
   message: string;
-}
-
-async function sha256OfFile(filePath: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(filePath)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 async function listFiles(root: string, prefix = ''): Promise<string[]> {
@@ -245,7 +234,7 @@ export async function verifyExport(dir: string): Promise<ExportProblem[]> {
       });
       continue;
     }
-    const actual = await sha256OfFile(full);
+    const actual = await sha256Of(full);
     if (actual !== entry.sha256) {
       problems.push({
         kind: 'sha256',
@@ -264,4 +253,8 @@ export async function verifyExport(dir: string): Promise<ExportProblem[]> {
     }
   }
   return problems;
+}
+
+async function sha256Of(filePath: string): Promise<string> {
+  return (await hashFile(filePath)).sha256;
 }

@@ -1,10 +1,8 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { copyFile, open } from 'node:fs/promises';
 import { throwIfAborted } from '../../core/abort.js';
 import { ValidationError } from '../../core/errors.js';
 import { writeFileDurable } from '../../core/fs-atomic.js';
-import { sha256Hex } from './manifest.js';
+import { hashFile, sha256Hex } from '../../core/hash.js';
 
 /** A PNG already on disk (an artifact-store file, say). The export copies it instead of reading it into memory. */
 export interface PngFile {
@@ -31,18 +29,6 @@ export interface StoredPng {
 
 function isPngFile(source: PngSource): source is PngFile {
   return !Buffer.isBuffer(source) && typeof source !== 'function';
-}
-
-/** sha256 and size of a file, read in 64 KiB chunks. */
-export async function hashFile(file: string, signal?: AbortSignal): Promise<StoredPng> {
-  const hash = createHash('sha256');
-  let bytes = 0;
-  for await (const chunk of createReadStream(file, signal ? { signal } : {})) {
-    const buffer = chunk as Buffer;
-    bytes += buffer.length;
-    hash.update(buffer);
-  }
-  return { bytes, sha256: hash.digest('hex') };
 }
 
 function checkExpected(source: PngFile, stored: StoredPng, what: string): void {
