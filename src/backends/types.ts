@@ -40,9 +40,17 @@ export interface GenerationProgress {
   message?: string;
 }
 
+/** A live preview of a request in progress (ComfyUI's sampler previews), for a UI to show. */
+export interface GenerationPreview {
+  format: 'jpeg' | 'png' | 'webp' | 'unknown';
+  bytes: Buffer;
+}
+
 export interface GenerateOptions {
   signal?: AbortSignal;
   onProgress?: (progress: GenerationProgress) => void;
+  /** Live previews while the image is made, when the backend has them. */
+  onPreview?: (preview: GenerationPreview) => void;
 }
 
 export interface GeneratedImage {
@@ -67,6 +75,11 @@ export interface ImageBackend {
   readonly capacity: number;
   /** Whether asking again with another seed can produce a different image (used by QA regenerate). */
   readonly canRegenerate: boolean;
+  /**
+   * What else a request's result depends on, per purpose (the ComfyUI workflow's hash used for shots, another for
+   * sheet panels), so editing one workflow reruns only the steps that used it. Part of step input hashes.
+   */
+  fingerprint?(purpose: GenerationPurpose): string;
   generate(request: GenerationRequest, options?: GenerateOptions): Promise<GeneratedImage>;
   close?(): Promise<void>;
 }

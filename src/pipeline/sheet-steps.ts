@@ -1,3 +1,4 @@
+import { backendKey } from '../backends/backend-key.js';
 import { throwIfAborted } from '../core/abort.js';
 import { decodeImage, encodePng, type Raster } from '../image/raster.js';
 import {
@@ -44,7 +45,7 @@ export async function runSheetSteps(ctx: RunContext): Promise<SheetResult> {
           stage: 'grid',
           input: {
             request: panelRequest(project, index, panelSize),
-            backend: [backend.name, backend.version],
+            backend: backendKey(backend, 'sheet-panel'),
           },
           execute: async (attemptSignal) => {
             const panel = await renderSheetPanel(project, backend, index, {

@@ -1,3 +1,4 @@
+import { backendKey } from '../backends/backend-key.js';
 import { deriveOperationSeed } from '../core/seeds.js';
 import type { GenerationRequest, ImageBackend, ReferenceImage } from '../backends/types.js';
 import { decodeImage, encodePng, type Raster } from '../image/raster.js';
@@ -72,7 +73,7 @@ export function createShotRunner(
       ...(shot.camera === undefined ? {} : { camera: shot.camera }),
     };
     // What a request depends on besides its seed: the reference travels by hash, the backend by name + version.
-    const requestKey = { ...baseRequest, reference: sheet.sha256, backend: [backend.name, backend.version] };
+    const requestKey = { ...baseRequest, reference: sheet.sha256, backend: backendKey(backend, 'shot') };
 
     const gen = await steps.run<{ seed: number; metadata: Record<string, unknown> }, Raster>(
       {
@@ -142,7 +143,9 @@ export function createShotRunner(
           dna: sheet.dnaSha256,
           thresholds: ctx.thresholds,
           regenerateBudget: ctx.regenerateBudget,
-          regenerateWith: backend.canRegenerate ? requestKey : null,
+          regenerateWith: backend.canRegenerate
+            ? { ...requestKey, backend: backendKey(backend, 'regenerate') }
+            : null,
         },
         execute: async (attemptSignal) => {
           const source = promoted.keep ?? (await decodeArtifact(promoted.artifacts['image']!, attemptSignal));

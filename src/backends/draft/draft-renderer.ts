@@ -13,7 +13,7 @@ import { guides } from './guides.js';
 import { prngFrom } from './prng.js';
 import { parseFraming, type Framing } from './shot-type.js';
 import { applyTexture, type TextureOptions } from './texture.js';
-import { validateGenerationRequest } from './validate-request.js';
+import { validateGenerationRequest } from '../validate-request.js';
 
 /**
  * Version of the drawing code. Part of every step's input hash: bump it whenever a change alters pixels, so

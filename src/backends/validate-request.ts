@@ -1,5 +1,5 @@
-import { ValidationError, type ValidationIssue } from '../../core/errors.js';
-import type { GenerationRequest } from '../types.js';
+import { ValidationError, type ValidationIssue } from '../core/errors.js';
+import type { GenerationRequest } from './types.js';
 
 /** Largest side a backend request may ask for; matches the project schema's output bound. */
 export const MAX_REQUEST_SIDE = 8192;
