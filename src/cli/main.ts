@@ -1,7 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { registerProjectCommands, registerRunCommands, registerRunInfoCommands } from './commands/index.js';
+import {
+  registerComfyUiCommands,
+  registerProjectCommands,
+  registerRunCommands,
+  registerRunInfoCommands,
+} from './commands/index.js';
 import { openContext, packageRoot } from './context.js';
 import { reportError } from './errors.js';
 
@@ -42,6 +47,7 @@ export async function main(
   registerRunCommands(program, ctx);
   registerProjectCommands(program, ctx);
   registerRunInfoCommands(program, ctx);
+  registerComfyUiCommands(program, ctx);
 
   try {
     await program.parseAsync(argv as string[]);

@@ -138,6 +138,26 @@ export const qaSchema = z.strictObject({
   regenerateBudget: z.number().int('must be an integer').min(0).max(10).optional(),
 });
 
+/**
+ * Which image backend generates the frames. Paths are relative to the project file; CLI flags win over this.
+ * `headers` are deliberately absent: secrets (proxy tokens) do not belong in a project file (use `--header`).
+ */
+export const backendSchema = z.strictObject({
+  type: z.enum(['draft', 'comfyui'], { error: 'backend.type must be "draft" or "comfyui"' }),
+  servers: z
+    .array(
+      z
+        .string()
+        .max(2048)
+        .regex(/^https?:\/\/[^\s]+$/, 'must be an http:// or https:// URL, e.g. http://127.0.0.1:8188'),
+    )
+    .min(1, 'list at least one server')
+    .max(64)
+    .optional(),
+  workflow: z.string().trim().min(1, 'must not be empty').max(1024).optional(),
+  panelWorkflow: z.string().trim().min(1, 'must not be empty').max(1024).optional(),
+});
+
 export const projectSchema = z.strictObject({
   schemaVersion: z.literal(SCHEMA_VERSION, { error: `schemaVersion must be ${SCHEMA_VERSION}` }),
   id: safeId('project id'),
@@ -161,6 +181,7 @@ export const projectSchema = z.strictObject({
     })
     .optional(),
   qa: qaSchema.optional(),
+  backend: backendSchema.optional(),
   shots: z
     .array(shotSchema)
     .min(1, 'a project needs at least one shot')

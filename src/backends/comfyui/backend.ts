@@ -274,7 +274,7 @@ export async function createComfyUiBackend(options: ComfyUiBackendOptions): Prom
     }
     if (issues.length > 0) {
       throw new ValidationError(
-        `the workflow does not validate on every server:\n${issues.map((i) => `  ${i.message}`).join('\n')}`,
+        `the workflow does not validate against the server${servers.length > 1 ? 's' : ''} (${issues.length} problem${issues.length > 1 ? 's' : ''})`,
         issues,
       );
     }

@@ -145,12 +145,14 @@ async function readText(response: Response, path: string): Promise<string> {
 /** The errno-like code under fetch's "fetch failed" (ECONNREFUSED, ENOTFOUND, a TLS code), for the message. */
 function networkCause(error: unknown): string {
   let current: unknown = error;
+  let deepest = errorMessage(error);
   for (let i = 0; i < 5 && current; i++) {
     const code = (current as { code?: unknown }).code;
     if (typeof code === 'string') return code;
+    if (current instanceof Error) deepest = current.message;
     current = (current as { cause?: unknown }).cause;
   }
-  return errorMessage(error);
+  return deepest;
 }
 
 function httpError(server: string, path: string, response: Response, body: string): Error {

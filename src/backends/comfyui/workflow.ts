@@ -40,11 +40,9 @@ export const FRAME_TITLE = 'storycore:frame';
 /** Checks the shape of a parsed workflow file; `source` names it in messages. */
 export function parseWorkflow(value: unknown, source: string): Workflow {
   const fail = (issues: ValidationIssue[]): never => {
-    throw new ValidationError(
-      `${source} is not a usable ComfyUI workflow:\n${issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`,
-      issues,
-      { details: { workflow: source } },
-    );
+    throw new ValidationError(`${source} is not a usable ComfyUI workflow`, issues, {
+      details: { workflow: source },
+    });
   };
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     fail([{ path: '$', message: 'expected an object of nodes ({"<node id>": {"class_type", "inputs"}})' }]);

@@ -1,5 +1,8 @@
 import { fileURLToPath } from 'node:url';
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
+import type { ImageBackend } from '../../backends/types.js';
+import type { Project } from '../../project/schema.js';
+import { addBackendOptions, projectDir, resolveBackend, type BackendFlags } from '../backend-options.js';
 import { formatDuration } from '../../core/status-tracker.js';
 import { loadProjectFile } from '../../project/load.js';
 import type {
@@ -10,8 +13,7 @@ import { intAtLeast, type CliContext, type GlobalOptions } from '../context.js';
 import { ExitCode } from '../errors.js';
 import { jsonLinesView, terminalView, type ProgressView } from '../progress-view.js';
 
-interface RunOptions extends GlobalOptions {
-  backend: string;
+interface RunOptions extends GlobalOptions, BackendFlags {
   out: string;
   concurrency?: number;
   fresh?: boolean;
@@ -30,12 +32,20 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
   ).action(async (projectPath: string, _cmdOpts: unknown, cmd: Command) => {
     const opts = cmd.optsWithGlobals<RunOptions>();
     const project = await loadProjectFile(projectPath);
+    const baseDir = await projectDir(projectPath);
     await runWithProgress(
       ctx,
       opts,
       () => project.id,
       (svc, view, signal) =>
-        svc.generateSequence(project, { signal, onEvent: (e) => view.onEvent(e), ...runOptions(opts) }),
+        withBackend(opts, project, baseDir, signal, (backend) =>
+          svc.generateSequence(project, {
+            signal,
+            onEvent: (e) => view.onEvent(e),
+            ...runOptions(opts),
+            ...(backend ? { backend } : {}),
+          }),
+        ),
     );
   });
 
@@ -51,21 +61,26 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
       opts,
       // The run's project is known only to the store, which runWithProgress opens.
       (svc) => svc.getRun(runId).projectId,
-      (svc, view, signal) =>
-        svc.resume(runId, {
-          signal,
-          onEvent: (e) => view.onEvent(e),
-          ...runOptions(opts),
-          // A resumed run exports where it started unless told otherwise: only an explicit --out moves it.
-          ...(cmd.getOptionValueSource('out') === 'cli' ? { outDir: opts.out } : {}),
-        }),
+      (svc, view, signal) => {
+        const snapshot = (svc.getRun(runId).options as { project?: Project } | undefined)?.project;
+        // The run keeps the project, not where its file was: relative workflow paths resolve from here.
+        return withBackend(opts, snapshot, undefined, signal, (backend) =>
+          svc.resume(runId, {
+            signal,
+            onEvent: (e) => view.onEvent(e),
+            ...runOptions(opts),
+            ...(backend ? { backend } : {}),
+            // A resumed run exports where it started unless told otherwise: only an explicit --out moves it.
+            ...(cmd.getOptionValueSource('out') === 'cli' ? { outDir: opts.out } : {}),
+          }),
+        );
+      },
     );
   });
 }
 
 function addRunOptions(cmd: Command): Command {
-  return cmd
-    .addOption(new Option('-b, --backend <name>', 'image backend').choices(['draft']).default('draft'))
+  return addBackendOptions(cmd)
     .option('-o, --out <dir>', 'where export folders and zips are written', 'exports')
     .option(
       '-c, --concurrency <n>',
@@ -84,6 +99,22 @@ function addRunOptions(cmd: Command): Command {
       'wait before the first retry, doubled each time (default 2000)',
       intAtLeast('--retry-delay', 0),
     );
+}
+
+/** Builds the backend for one run and closes it after (a ComfyUI backend sends its pending cancels first). */
+async function withBackend<T>(
+  opts: RunOptions,
+  project: Project | undefined,
+  baseDir: string | undefined,
+  signal: AbortSignal,
+  run: (backend: ImageBackend | undefined) => Promise<T>,
+): Promise<T> {
+  const backend = await resolveBackend(opts, project, baseDir, signal);
+  try {
+    return await run(backend);
+  } finally {
+    await backend?.close?.();
+  }
 }
 
 /** Only the options the user gave, so the service's own defaults apply to the rest. */

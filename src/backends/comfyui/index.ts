@@ -1,0 +1,12 @@
+export { createComfyUiBackend, ComfyUiBackend } from './backend.js';
+export type { ComfyUiBackendOptions, WorkflowSource } from './backend.js';
+export { ComfyUiClient } from './client.js';
+export type { ComfyUiClientOptions, PromptResult, RunPromptOptions, SystemStats } from './client.js';
+export { checkComfyUiServer } from './check.js';
+export type { CheckOptions, ServerCheck } from './check.js';
+export type { PreviewImage } from './messages.js';
+export type { NodeOutputs, OutputFile } from './prompt-job.js';
+export { OLDEST_SUPPORTED_VERSION } from './version.js';
+export { FRAME_TITLE, PLACEHOLDERS, fillWorkflow, parseWorkflow, workflowHash } from './workflow.js';
+export type { PlaceholderName, Workflow, WorkflowNode } from './workflow.js';
+export { validateWorkflow } from './validate-workflow.js';

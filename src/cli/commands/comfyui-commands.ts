@@ -1,0 +1,60 @@
+import type { Command } from 'commander';
+import { checkComfyUiServer, type ServerCheck } from '../../backends/comfyui/index.js';
+import { loadWorkflowFile, parseHeaders } from '../backend-options.js';
+import type { CliContext, GlobalOptions } from '../context.js';
+import { ExitCode } from '../errors.js';
+
+interface CheckFlags extends GlobalOptions {
+  workflow?: string[];
+  header?: string[];
+}
+
+const GiB = 1024 ** 3;
+
+/** `storycore comfyui check <url...>`: is each server reachable, what is it, and does the workflow run there. */
+export function registerComfyUiCommands(program: Command, ctx: CliContext): void {
+  const comfyui = program.command('comfyui').description('ComfyUI servers: check before a run');
+  comfyui
+    .command('check')
+    .description(
+      'reachability, version, device and free VRAM, queue, and whether the workflow validates (exit 1 when unusable)',
+    )
+    .argument('<url...>', 'server base URL(s), e.g. http://127.0.0.1:8188')
+    .option('--workflow <file...>', 'workflow(s) in API format to validate against each server')
+    .option('--header <name:value...>', "extra HTTP header (a reverse proxy's token)")
+    .action(async (urls: string[], _opts: unknown, cmd: Command) => {
+      const opts = cmd.optsWithGlobals<CheckFlags>();
+      const workflows = await Promise.all((opts.workflow ?? []).map((f) => loadWorkflowFile(f)));
+      const headers = parseHeaders(opts.header);
+      const reports = await Promise.all(urls.map((url) => checkComfyUiServer(url, { workflows, headers })));
+      if (ctx.jsonMode(opts)) ctx.out(JSON.stringify({ servers: reports }, null, 2));
+      else for (const r of reports) printReport(ctx, r);
+      ctx.exitCode = reports.every((r) => r.usable) ? ExitCode.OK : ExitCode.FAILED;
+    });
+}
+
+function printReport(ctx: CliContext, r: ServerCheck): void {
+  ctx.out(`${r.usable ? '✔' : '✖'} ${r.url}`);
+  if (!r.reachable) {
+    ctx.out(`    unreachable: ${r.error ?? 'no answer'}`);
+    return;
+  }
+  ctx.out(`    ComfyUI ${r.version}`);
+  for (const d of r.devices ?? []) {
+    const vram =
+      d.vramFree !== undefined && d.vramTotal !== undefined
+        ? `, ${(d.vramFree / GiB).toFixed(1)} of ${(d.vramTotal / GiB).toFixed(1)} GiB free`
+        : '';
+    ctx.out(`    device: ${d.name} (${d.type}${vram})`);
+  }
+  if (r.queue) ctx.out(`    queue: ${r.queue.running} running, ${r.queue.pending} pending`);
+  if (r.error) ctx.out(`    error: ${r.error}`);
+  if (r.workflow) {
+    if (r.workflow.valid)
+      ctx.out(`    workflow ${r.workflow.source}: valid (frame from node ${r.workflow.frameNode})`);
+    else {
+      ctx.out(`    workflow ${r.workflow.source}: ${r.workflow.issues.length} problem(s)`);
+      for (const i of r.workflow.issues) ctx.out(`      - ${i.message}`);
+    }
+  }
+}
