@@ -12,13 +12,14 @@ export interface ServerCheck {
   version?: string;
   devices?: Array<{ name: string; type: string; vramTotal?: number; vramFree?: number }>;
   queue?: { running: number; pending: number };
-  workflow?: {
+  /** One entry per workflow checked. */
+  workflows: Array<{
     source: string;
     valid: boolean;
     issues: ValidationIssue[];
     /** Node whose image is the frame, when the workflow says. */
     frameNode?: string;
-  };
+  }>;
   /** Reachable and (when a workflow was given) the workflow validates. */
   usable: boolean;
 }
@@ -34,9 +35,9 @@ export async function checkComfyUiServer(url: string, options: CheckOptions = {}
   try {
     client = new ComfyUiClient(url, { requestTimeoutMs: 10_000, ...options });
   } catch (error) {
-    return { url, reachable: false, error: errorMessage(error), usable: false };
+    return { url, reachable: false, error: errorMessage(error), usable: false, workflows: [] };
   }
-  const report: ServerCheck = { url: client.url, reachable: false, usable: false };
+  const report: ServerCheck = { url: client.url, reachable: false, usable: false, workflows: [] };
   try {
     const stats = await client.systemStats(options.signal);
     report.reachable = true;
@@ -59,12 +60,12 @@ export async function checkComfyUiServer(url: string, options: CheckOptions = {}
       } catch (error) {
         issues.push({ path: '$', message: errorMessage(error) });
       }
-      report.workflow = {
+      report.workflows.push({
         source: wf.source,
         valid: issues.length === 0,
         issues,
         ...(frameNode ? { frameNode } : {}),
-      };
+      });
       if (issues.length > 0) usable = false;
     }
     report.usable = usable;

@@ -49,12 +49,11 @@ function printReport(ctx: CliContext, r: ServerCheck): void {
   }
   if (r.queue) ctx.out(`    queue: ${r.queue.running} running, ${r.queue.pending} pending`);
   if (r.error) ctx.out(`    error: ${r.error}`);
-  if (r.workflow) {
-    if (r.workflow.valid)
-      ctx.out(`    workflow ${r.workflow.source}: valid (frame from node ${r.workflow.frameNode})`);
+  for (const w of r.workflows) {
+    if (w.valid) ctx.out(`    workflow ${w.source}: valid (frame from node ${w.frameNode})`);
     else {
-      ctx.out(`    workflow ${r.workflow.source}: ${r.workflow.issues.length} problem(s)`);
-      for (const i of r.workflow.issues) ctx.out(`      - ${i.message}`);
+      ctx.out(`    workflow ${w.source}: ${w.issues.length} problem(s)`);
+      for (const i of w.issues) ctx.out(`      - ${i.message}`);
     }
   }
 }
