@@ -2,6 +2,7 @@
  * `npm run bench`: every benchmark, side by side in one run, printed as one table. Figures on this shared 2-core
  * machine are noisy: read the ratios (measured in the same run) rather than the absolute times.
  */
+import { benchComfyUi } from './comfyui.bench.js';
 import { benchDraft } from './draft.bench.js';
 import { benchEndToEnd } from './e2e.bench.js';
 import { benchImages } from './images.bench.js';
@@ -11,6 +12,7 @@ const only = process.argv.slice(2);
 const suites: Array<[string, () => Promise<BenchRow[]>]> = [
   ['draft', () => benchDraft()],
   ['images', () => benchImages()],
+  ['comfyui', () => benchComfyUi()],
   [
     'e2e',
     () =>
