@@ -1,4 +1,3 @@
-import sharp from 'sharp';
 import { abortWith, cancellationFrom } from '../core/abort.js';
 import { InternalError, errorMessage, isCancellation } from '../core/errors.js';
 import type { RetryPolicy } from '../core/retry.js';
@@ -77,9 +76,6 @@ export interface PipelineResult {
  * pixels live only while it is in flight) and CPU work overlaps backend waits.
  */
 export async function runPipeline(project: Project, options: PipelineOptions): Promise<PipelineResult> {
-  // libvips' operation cache keeps decoded inputs for reuse; the pipeline never repeats an operation, so the cache
-  // only holds memory, and it made peak RSS grow with the number of shots.
-  sharp.cache(false);
   const now = options.now ?? Date.now;
   const started = now();
   const { backend, store, artifacts } = options;

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import sharp, { type OutputInfo } from 'sharp';
+import type { OutputInfo } from 'sharp';
+import { loadSharp } from '../../image/sharp.js';
 import { cancellationFrom, throwIfAborted } from '../../core/abort.js';
 import { canonicalJson } from '../../core/canonical-json.js';
 import { BackendFailedError } from '../../core/errors.js';
@@ -146,7 +147,7 @@ export function createDraftBackend(options: DraftBackendOptions = {}): ImageBack
       let rendered: { data: Buffer; info: OutputInfo };
       try {
         rendered = await raceAbort(
-          sharp(Buffer.from(svg)).raw().toBuffer({ resolveWithObject: true }),
+          loadSharp()(Buffer.from(svg)).raw().toBuffer({ resolveWithObject: true }),
           signal,
         );
       } catch (error) {

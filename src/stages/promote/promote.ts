@@ -1,4 +1,4 @@
-import sharp from 'sharp';
+import { loadSharp } from '../../image/sharp.js';
 import { throwIfAborted } from '../../core/abort.js';
 import { ValidationError } from '../../core/errors.js';
 import { createRaster, MAX_INPUT_PIXELS, type Raster } from '../../image/raster.js';
@@ -75,6 +75,7 @@ export async function promoteFrame(raster: Raster, options: PromoteOptions): Pro
     // Already the target size: pass the same pixels on rather than resampling them onto themselves.
     return { raster, record };
   }
+  const sharp = loadSharp();
   let pipeline = sharp(raster.data, { raw: { width: raster.width, height: raster.height, channels: 3 } });
   if (crop.w !== raster.width || crop.h !== raster.height) {
     pipeline = pipeline.extract({ left: crop.x, top: crop.y, width: crop.w, height: crop.h });
