@@ -7,12 +7,10 @@ import { projectContentHash } from '../project/prompt.js';
 import type { ArtifactStore } from '../store/artifact-store.js';
 import type { RunStore, StoredError } from '../store/run-store.js';
 import type { VisualDna } from '../stages/coherence/types.js';
-import {
-  buildQaReport,
-  DEFAULT_QA_THRESHOLDS,
-  type QaReport,
-  type QaThresholds,
-} from '../stages/qa/index.js';
+// The report and the thresholds only, not the QA index: its metrics and fixes load when a QA step executes.
+import { buildQaReport } from '../stages/qa/report.js';
+import { DEFAULT_QA_THRESHOLDS, type QaThresholds } from '../stages/qa/thresholds.js';
+import type { QaReport } from '../stages/qa/types.js';
 import type { ErrorInfo, PipelineEvent, PipelineEventListener, PipelineStage } from './events.js';
 import { runExportStep } from './export-step.js';
 import { mapPool } from '../core/pool.js';

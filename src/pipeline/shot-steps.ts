@@ -6,7 +6,8 @@ import { composeNegativePrompt, composeShotPrompt } from '../project/prompt.js';
 import type { Project, Shot } from '../project/schema.js';
 import { resolveShotSeed } from '../project/seeds.js';
 import { promoteFrame, type PromotionRecord } from '../stages/promote/index.js';
-import { autofixFrame, shotQaResult, type ShotQaResult } from '../stages/qa/index.js';
+import { shotQaResult } from '../stages/qa/report.js';
+import type { ShotQaResult } from '../stages/qa/types.js';
 import type { RunContext } from './run-context.js';
 import type { SheetResult } from './sheet-steps.js';
 
@@ -149,6 +150,8 @@ export function createShotRunner(
         },
         execute: async (attemptSignal) => {
           const source = promoted.keep ?? (await decodeArtifact(promoted.artifacts['image']!, attemptSignal));
+          // Metrics, fixes and the WebAssembly kernel load when a frame is first checked, not on a rerun.
+          const { autofixFrame } = await import('../stages/qa/autofix.js');
           const result = await autofixFrame(source, sheet.dna, {
             thresholds: ctx.thresholds,
             signal: attemptSignal,
