@@ -51,6 +51,9 @@ export function rasterToSharp(raster: Raster): Sharp {
  */
 export function encodePng(raster: Raster, options: { compressionLevel?: number } = {}): Promise<Buffer> {
   return rasterToSharp(raster)
-    .png({ compressionLevel: options.compressionLevel ?? 3, adaptiveFiltering: true })
+    .png({ ...FRAME_PNG, ...(options.compressionLevel === undefined ? {} : options) })
     .toBuffer();
 }
+
+/** How every frame is encoded (see `encodePng`), shared by the pipelines that encode in one libvips pass. */
+export const FRAME_PNG = { compressionLevel: 3, adaptiveFiltering: true } as const;
