@@ -6,10 +6,12 @@ import { benchComfyUi } from './comfyui.bench.js';
 import { benchDraft } from './draft.bench.js';
 import { benchEndToEnd } from './e2e.bench.js';
 import { benchImages } from './images.bench.js';
+import { benchStartup } from './startup.bench.js';
 import type { BenchRow } from './types.js';
 
 const only = process.argv.slice(2);
 const suites: Array<[string, () => Promise<BenchRow[]>]> = [
+  ['startup', () => benchStartup()],
   ['draft', () => benchDraft()],
   ['images', () => benchImages()],
   ['comfyui', () => benchComfyUi()],

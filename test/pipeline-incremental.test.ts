@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createDraftBackend } from '../src/backends/index.js';
 import type { PipelineResult } from '../src/pipeline/orchestrator.js';
 import type { Project } from '../src/project/schema.js';
 import { stableManifestView } from '../src/stages/export/index.js';
@@ -136,6 +137,32 @@ describe('rerunning a project after a change', () => {
     const second = await succeed(ws, base);
     expect(second.executedSteps).toEqual(['export']);
     expect(sorted(second.reusedSteps)).toEqual(sorted([...sheetStepIds(), ...shotStepIds(allShots)]));
+  });
+});
+
+describe('a new output size with a backend that generates at a capped size', () => {
+  it('reuses every generated frame, re-promotes each from the store, and stores the frames a fresh run does', async () => {
+    // The draft renderer with a generation cap, as a ComfyUI backend has: 320x180 and 384x216 both generate at
+    // 160x90, so only promotion (streamed from the stored frame), QA and the export depend on the new size.
+    const capped = () => Object.assign(createDraftBackend({ capacity: 2 }), { maxGenerationSide: 160 });
+    const ok = async (w: TempWorkspace, project: Project): Promise<PipelineResult> => {
+      const run = await runOn(w, project, { backend: capped() });
+      expect(run.result?.status).toBe('succeeded');
+      return run.result!;
+    };
+    const small = makeProject({ id: 'resize', shots: 3, width: 320, height: 180 });
+    const large = makeProject({ id: 'resize', shots: 3, width: 384, height: 216 });
+    const ws = await workspace();
+    await ok(ws, small);
+    const rerun = await ok(ws, large);
+    const ids = large.shots.map((s) => s.id);
+    expect(sorted(rerun.executedSteps)).toEqual(
+      sorted([...ids.flatMap((id) => [`promote:${id}`, `qa:${id}`]), 'export']),
+    );
+
+    const fresh = await ok(await workspace(), large);
+    expect(rerun.shots.map((s) => s.frameSha256)).toEqual(fresh.shots.map((s) => s.frameSha256));
+    expect(await frameHashes(rerun.export!.dir)).toEqual(await frameHashes(fresh.export!.dir));
   });
 });
 

@@ -1,8 +1,9 @@
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { abortWith } from '../src/core/abort.js';
 import { CancelledError, ValidationError } from '../src/core/errors.js';
 import { createRaster, encodePng, decodeImage, type Raster } from '../src/image/raster.js';
-import { centreCrop, promoteFrame } from '../src/stages/promote/index.js';
+import { centreCrop, promoteFrame, promotePng } from '../src/stages/promote/index.js';
 
 /** Three vertical bands: red | green | blue, each a third of the width. */
 function bands(width: number, height: number): Raster {
@@ -99,6 +100,44 @@ describe('promoteFrame crops to the aspect and resizes with Lanczos3, raw in and
     abortWith(controller, 'user');
     await expect(
       promoteFrame(bands(64, 64), { width: 32, height: 32, signal: controller.signal }),
+    ).rejects.toBeInstanceOf(CancelledError);
+  });
+});
+
+const FIXTURES = join(import.meta.dirname, 'fixtures', 'qa');
+
+describe('promotePng promotes an encoded frame to the stored PNG in one streamed pass', () => {
+  // The raster path (decode, promoteFrame, encodePng) is what a fresh run stores; the streamed path must store the
+  // very same bytes, or a rerun that re-promotes from a stored frame would change the frames' hashes.
+  it.each([
+    ['a textured photo-like frame, cut at the sides', 'photo-like-480x270.png', 256, 256],
+    ['an odd-sized frame, cut top and bottom and enlarged', 'odd-161x97.png', 640, 200],
+    ['a gradient, reduced', 'gradient-256x160.png', 120, 75],
+  ])('%s: the same bytes and record as the raster path', async (_what, file, width, height) => {
+    const path = join(FIXTURES, file);
+    const viaRaster = await promoteFrame(await decodeImage(path), { width, height });
+    const streamed = await promotePng(path, { width, height });
+    expect(streamed.record).toEqual(viaRaster.record);
+    expect(streamed.png.equals(await encodePng(viaRaster.raster))).toBe(true);
+  });
+
+  it('reads PNG bytes as well as a file, and a frame already at the target size comes out unchanged', async () => {
+    const frame = bands(96, 54);
+    const png = await encodePng(frame);
+    const { png: out, record } = await promotePng(png, { width: 96, height: 54 });
+    expect(record.cropped).toEqual({ w: 96, h: 54, x: 0, y: 0 });
+    expect((await decodeImage(out)).data.equals(frame.data)).toBe(true);
+  });
+
+  it('rejects bytes that are not an image, impossible targets and an aborted signal, with typed errors', async () => {
+    await expect(promotePng(Buffer.from('not a png'), { width: 64, height: 64 })).rejects.toThrow();
+    await expect(promotePng(await encodePng(bands(64, 64)), { width: 64, height: 0 })).rejects.toBeInstanceOf(
+      ValidationError,
+    );
+    const controller = new AbortController();
+    abortWith(controller, 'user');
+    await expect(
+      promotePng(await encodePng(bands(64, 64)), { width: 32, height: 32, signal: controller.signal }),
     ).rejects.toBeInstanceOf(CancelledError);
   });
 });

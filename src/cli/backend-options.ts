@@ -1,13 +1,9 @@
 import { stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import { createDraftBackend } from '../backends/draft/index.js';
-import { createComfyUiBackend } from '../backends/comfyui/index.js';
-import { parseWorkflow, type Workflow } from '../backends/comfyui/workflow.js';
+import type { Workflow } from '../backends/comfyui/workflow.js';
 import type { ImageBackend } from '../backends/types.js';
 import { ValidationError } from '../core/errors.js';
-import { parseJsonText } from '../project/json-syntax.js';
-import { readProjectText } from '../project/load.js';
 import type { Project } from '../project/schema.js';
 import { intAtLeast } from './context.js';
 
@@ -48,6 +44,12 @@ export async function loadWorkflowFile(
   path: string,
   signal?: AbortSignal,
 ): Promise<{ workflow: Workflow; source: string }> {
+  // Loaded here, not at the top: `--version` and `--help` must not load zod or the backends (test/cli-startup).
+  const [{ readProjectText }, { parseJsonText }, { parseWorkflow }] = await Promise.all([
+    import('../project/load.js'),
+    import('../project/json-syntax.js'),
+    import('../backends/comfyui/workflow.js'),
+  ]);
   const { file, text } = await readProjectText(path, {
     what: 'workflow file',
     maxBytes: 20 * 1024 * 1024,
@@ -96,7 +98,11 @@ export async function resolveBackend(
 ): Promise<ImageBackend | undefined> {
   const fromProject = project?.backend;
   const type = flags.backend ?? (flags.comfyui ? 'comfyui' : (fromProject?.type ?? 'draft'));
-  if (type === 'draft') return flags.backend === 'draft' ? createDraftBackend() : undefined;
+  if (type === 'draft') {
+    if (flags.backend !== 'draft') return undefined;
+    const { createDraftBackend } = await import('../backends/draft/index.js');
+    return createDraftBackend();
+  }
   const servers = flags.comfyui ?? fromProject?.servers;
   const where = (p: string, flag: string): string =>
     flags[flag as keyof BackendFlags] !== undefined || !baseDir ? resolve(p) : resolve(baseDir, p);
@@ -117,6 +123,7 @@ export async function resolveBackend(
   const panelWorkflow = panelPath
     ? await loadWorkflowFile(where(panelPath, 'panelWorkflow'), signal)
     : undefined;
+  const { createComfyUiBackend } = await import('../backends/comfyui/index.js');
   return createComfyUiBackend({
     servers,
     workflow,

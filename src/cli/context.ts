@@ -1,7 +1,8 @@
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError } from 'commander';
-import { SequenceGenerationService } from '../pipeline/sequence-generation-service.js';
+import type { SequenceGenerationService } from '../pipeline/sequence-generation-service.js';
+import { openService } from './engine.js';
 import { ExitCode } from './errors.js';
 
 /** The options every command sees (declared on the program itself). */
@@ -27,7 +28,7 @@ export interface CliContext {
   /** Progress is for a person at a terminal; a pipe gets machine-readable events. */
   streamJson(opts: GlobalOptions): boolean;
   /** A service over the workspace; `out` (run commands only) is where exports go. The caller closes it. */
-  service(opts: GlobalOptions & { out?: string }): SequenceGenerationService;
+  service(opts: GlobalOptions & { out?: string }): Promise<SequenceGenerationService>;
   exitCode: number;
 }
 
@@ -57,7 +58,7 @@ export function openContext(io: {
     jsonMode: (opts) => opts.json === true,
     streamJson: (opts) => opts.json === true || !stdout.isTTY,
     service: (opts) =>
-      new SequenceGenerationService({
+      openService({
         workspace: opts.workspace,
         ...(opts.out !== undefined ? { outDir: opts.out } : {}),
       }),

@@ -3,11 +3,11 @@ import {
   ErrorCode,
   ValidationError,
   errorMessage,
+  formatValidationIssues,
   isCancellation,
   isStoryCoreError,
   rootCause,
 } from '../core/errors.js';
-import { formatValidationIssues } from '../project/issues.js';
 
 /** Exit codes, as documented in the README. */
 export const ExitCode = { OK: 0, FAILED: 1, INVALID_INPUT: 2, CANCELLED: 130, TERMINATED: 143 } as const;

@@ -1,6 +1,9 @@
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type CliProgress from 'cli-progress';
 import { formatDuration, getStageDisplayName } from '../core/status-tracker.js';
 import type { PipelineEvent } from '../pipeline/events.js';
+
+const require = createRequire(import.meta.url);
 
 export interface ProgressView {
   onEvent(event: PipelineEvent): void;
@@ -31,6 +34,8 @@ export function jsonLinesView(write: (line: string) => void = (l) => process.std
 
 /** A progress bar on a terminal, with failures and stage ends printed above it. */
 export function terminalView(stream: NodeJS.WriteStream = process.stderr): ProgressView {
+  // Loaded here, not at the top: only a terminal draws bars, and piped runs and `--version` skip its ~10 ms.
+  const cliProgress = require('cli-progress') as typeof CliProgress;
   const multi = new cliProgress.MultiBar(
     {
       stream,
@@ -46,7 +51,7 @@ export function terminalView(stream: NodeJS.WriteStream = process.stderr): Progr
     },
     cliProgress.Presets.shades_classic,
   );
-  let bar: cliProgress.SingleBar | undefined;
+  let bar: CliProgress.SingleBar | undefined;
   const log = (line: string): void => multi.log(`${line}\n`);
   return {
     onEvent(event) {

@@ -51,6 +51,14 @@ export interface ValidationIssue {
   message: string;
 }
 
+/**
+ * A multi-line, human list: one `  - <path>: <message>` line per issue. Here rather than beside the zod error map
+ * (project/issues) so that printing an error never loads zod.
+ */
+export function formatValidationIssues(issues: readonly ValidationIssue[]): string {
+  return issues.map((issue) => `  - ${issue.path}: ${issue.message}`).join('\n');
+}
+
 export class ValidationError extends StoryCoreError {
   override name = 'ValidationError';
   readonly issues: ValidationIssue[];

@@ -1,4 +1,5 @@
-import sharp, { type Sharp } from 'sharp';
+import type { Sharp } from 'sharp';
+import { loadSharp } from './sharp.js';
 
 /**
  * Decoded pixels, interleaved, 8 bits per channel, no alpha (3 channels, sRGB).
@@ -25,7 +26,7 @@ export function createRaster(width: number, height: number, data?: Buffer): Rast
 
 /** Decodes any image sharp reads (PNG, JPEG, WebP…) into an RGB raster; alpha is flattened onto black. */
 export async function decodeImage(input: Buffer | string): Promise<Raster> {
-  const { data, info } = await sharp(input, { limitInputPixels: MAX_INPUT_PIXELS })
+  const { data, info } = await loadSharp()(input, { limitInputPixels: MAX_INPUT_PIXELS })
     .flatten({ background: '#000000' })
     .toColourspace('srgb')
     .raw()
@@ -36,7 +37,7 @@ export async function decodeImage(input: Buffer | string): Promise<Raster> {
 
 /** A sharp pipeline reading this raster. */
 export function rasterToSharp(raster: Raster): Sharp {
-  return sharp(raster.data, { raw: { width: raster.width, height: raster.height, channels: 3 } });
+  return loadSharp()(raster.data, { raw: { width: raster.width, height: raster.height, channels: 3 } });
 }
 
 /**
@@ -50,6 +51,9 @@ export function rasterToSharp(raster: Raster): Sharp {
  */
 export function encodePng(raster: Raster, options: { compressionLevel?: number } = {}): Promise<Buffer> {
   return rasterToSharp(raster)
-    .png({ compressionLevel: options.compressionLevel ?? 3, adaptiveFiltering: true })
+    .png({ ...FRAME_PNG, ...(options.compressionLevel === undefined ? {} : options) })
     .toBuffer();
 }
+
+/** How every frame is encoded (see `encodePng`), shared by the pipelines that encode in one libvips pass. */
+export const FRAME_PNG = { compressionLevel: 3, adaptiveFiltering: true } as const;

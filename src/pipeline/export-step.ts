@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import { StoreError } from '../core/errors.js';
 import { composeNegativePrompt, composeShotPrompt } from '../project/prompt.js';
 import { resolveGlobalSeed } from '../project/seeds.js';
-import { exportPackage, type ExportFrame, type PngFile } from '../stages/export/index.js';
+import type { ExportFrame, PngFile } from '../stages/export/index.js';
 import type { QaReport } from '../stages/qa/index.js';
 import type { RunContext } from './run-context.js';
 import type { SheetResult } from './sheet-steps.js';
@@ -75,6 +75,9 @@ export async function runExportStep(
           };
         });
         try {
+          // Loaded only when an export is written (yazl, the contact sheet, the HTML report): an unchanged rerun
+          // reuses the export and starts faster without them.
+          const { exportPackage } = await import('../stages/export/export-package.js');
           const result = await exportPackage(
             {
               project,

@@ -1,4 +1,3 @@
-import sharp from 'sharp';
 import { abortWith, cancellationFrom } from '../core/abort.js';
 import { InternalError, errorMessage, isCancellation } from '../core/errors.js';
 import type { RetryPolicy } from '../core/retry.js';
@@ -8,12 +7,10 @@ import { projectContentHash } from '../project/prompt.js';
 import type { ArtifactStore } from '../store/artifact-store.js';
 import type { RunStore, StoredError } from '../store/run-store.js';
 import type { VisualDna } from '../stages/coherence/types.js';
-import {
-  buildQaReport,
-  DEFAULT_QA_THRESHOLDS,
-  type QaReport,
-  type QaThresholds,
-} from '../stages/qa/index.js';
+// The report and the thresholds only, not the QA index: its metrics and fixes load when a QA step executes.
+import { buildQaReport } from '../stages/qa/report.js';
+import { DEFAULT_QA_THRESHOLDS, type QaThresholds } from '../stages/qa/thresholds.js';
+import type { QaReport } from '../stages/qa/types.js';
 import type { ErrorInfo, PipelineEvent, PipelineEventListener, PipelineStage } from './events.js';
 import { runExportStep } from './export-step.js';
 import { mapPool } from '../core/pool.js';
@@ -77,9 +74,6 @@ export interface PipelineResult {
  * pixels live only while it is in flight) and CPU work overlaps backend waits.
  */
 export async function runPipeline(project: Project, options: PipelineOptions): Promise<PipelineResult> {
-  // libvips' operation cache keeps decoded inputs for reuse; the pipeline never repeats an operation, so the cache
-  // only holds memory, and it made peak RSS grow with the number of shots.
-  sharp.cache(false);
   const now = options.now ?? Date.now;
   const started = now();
   const { backend, store, artifacts } = options;

@@ -12,7 +12,7 @@ import type { Project, ProjectInput } from '../project/schema.js';
 import { validateProject } from '../project/validate.js';
 import { openWorkspaceStore, type WorkspaceStore } from '../store/workspace-store.js';
 import type { RunRecord, StepRecord } from '../store/run-store.js';
-import { shotFilePath } from '../stages/export/index.js';
+import { shotFilePath } from '../stages/export/safe-path.js';
 import type { QaReport } from '../stages/qa/types.js';
 import type { ErrorInfo, PipelineEvent } from './events.js';
 import { runPipeline, type PipelineResult } from './orchestrator.js';

@@ -5,8 +5,9 @@ import { decodeImage, encodePng, type Raster } from '../image/raster.js';
 import { composeNegativePrompt, composeShotPrompt } from '../project/prompt.js';
 import type { Project, Shot } from '../project/schema.js';
 import { resolveShotSeed } from '../project/seeds.js';
-import { promoteFrame, type PromotionRecord } from '../stages/promote/index.js';
-import { autofixFrame, shotQaResult, type ShotQaResult } from '../stages/qa/index.js';
+import { promoteFrame, promotePng, type PromotionRecord } from '../stages/promote/index.js';
+import { shotQaResult } from '../stages/qa/report.js';
+import type { ShotQaResult } from '../stages/qa/types.js';
 import type { RunContext } from './run-context.js';
 import type { SheetResult } from './sheet-steps.js';
 
@@ -109,8 +110,14 @@ export function createShotRunner(
         shotId: shot.id,
         input: { source: gen.artifacts['image'], ...target },
         execute: async (attemptSignal) => {
-          const source = gen.keep ?? (await decodeArtifact(gen.artifacts['image']!, attemptSignal));
-          const result = await promoteFrame(source, { ...target, signal: attemptSignal });
+          if (gen.keep === undefined) {
+            // The frame comes from the store (its generate step was reused): one streamed resize-and-encode, and
+            // QA decodes the result only if it has to run.
+            const stored = await artifacts.get(gen.artifacts['image']!, { signal: attemptSignal });
+            const result = await promotePng(stored, { ...target, signal: attemptSignal });
+            return { artifacts: { image: result.png }, output: { promotion: result.record } };
+          }
+          const result = await promoteFrame(gen.keep, { ...target, signal: attemptSignal });
           return {
             artifacts: { image: await encodePng(result.raster) },
             output: { promotion: result.record },
@@ -149,6 +156,8 @@ export function createShotRunner(
         },
         execute: async (attemptSignal) => {
           const source = promoted.keep ?? (await decodeArtifact(promoted.artifacts['image']!, attemptSignal));
+          // Metrics, fixes and the WebAssembly kernel load when a frame is first checked, not on a rerun.
+          const { autofixFrame } = await import('../stages/qa/autofix.js');
           const result = await autofixFrame(source, sheet.dna, {
             thresholds: ctx.thresholds,
             signal: attemptSignal,

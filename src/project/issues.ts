@@ -17,10 +17,7 @@ export function formatJsonPath(segments: readonly PathSegment[]): string {
   return out;
 }
 
-/** A multi-line, human list: one `  - <path>: <message>` line per issue. */
-export function formatValidationIssues(issues: readonly ValidationIssue[]): string {
-  return issues.map((issue) => `  - ${issue.path}: ${issue.message}`).join('\n');
-}
+export { formatValidationIssues } from '../core/errors.js';
 
 function describeValue(value: unknown): string {
   if (value === null) return 'null';

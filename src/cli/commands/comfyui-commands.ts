@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { checkComfyUiServer, type ServerCheck } from '../../backends/comfyui/index.js';
+import type { ServerCheck } from '../../backends/comfyui/index.js';
 import { loadWorkflowFile, parseHeaders } from '../backend-options.js';
 import type { CliContext, GlobalOptions } from '../context.js';
 import { ExitCode } from '../errors.js';
@@ -24,6 +24,7 @@ export function registerComfyUiCommands(program: Command, ctx: CliContext): void
     .option('--header <name:value...>', "extra HTTP header (a reverse proxy's token)")
     .action(async (urls: string[], _opts: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals<CheckFlags>();
+      const { checkComfyUiServer } = await import('../../backends/comfyui/index.js');
       const workflows = await Promise.all((opts.workflow ?? []).map((f) => loadWorkflowFile(f)));
       const headers = parseHeaders(opts.header);
       const reports = await Promise.all(urls.map((url) => checkComfyUiServer(url, { workflows, headers })));

@@ -2,10 +2,8 @@ import { access, mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ValidationError } from '../../core/errors.js';
-import { importStoryCoreEngine } from '../../project/import-storycore-engine.js';
-import { loadProjectFile } from '../../project/load.js';
-import { writeProjectFile } from '../../project/write.js';
 import { packageRoot, type CliContext, type GlobalOptions } from '../context.js';
+import { importStoryCoreEngine, loadProjectFile, writeProjectFile } from '../engine.js';
 
 /** Adds `validate`, `init` and `import`: the commands that read or write a project file and need no run store. */
 export function registerProjectCommands(program: Command, ctx: CliContext): void {

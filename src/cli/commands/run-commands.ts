@@ -4,12 +4,12 @@ import type { ImageBackend } from '../../backends/types.js';
 import type { Project } from '../../project/schema.js';
 import { addBackendOptions, projectDir, resolveBackend, type BackendFlags } from '../backend-options.js';
 import { formatDuration } from '../../core/status-tracker.js';
-import { loadProjectFile } from '../../project/load.js';
 import type {
   GenerationResults,
   SequenceGenerationService,
 } from '../../pipeline/sequence-generation-service.js';
 import { intAtLeast, type CliContext, type GlobalOptions } from '../context.js';
+import { loadProjectFile } from '../engine.js';
 import { ExitCode } from '../errors.js';
 import { jsonLinesView, terminalView, type ProgressView } from '../progress-view.js';
 
@@ -150,7 +150,7 @@ async function runWithProgress(
   ) => Promise<GenerationResults | null>,
 ): Promise<void> {
   const view = ctx.streamJson(opts) ? jsonLinesView(ctx.write) : terminalView(ctx.stderr);
-  const svc = ctx.service(opts);
+  const svc = await ctx.service(opts);
   const controller = new AbortController();
   let interrupts = 0;
   let cancelCode: number = ExitCode.CANCELLED;

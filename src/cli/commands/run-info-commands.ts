@@ -10,9 +10,9 @@ export function registerRunInfoCommands(program: Command, ctx: CliContext): void
     .description('list runs, newest first')
     .option('-p, --project <id>', 'only runs of this project')
     .option('-n, --limit <n>', 'how many', intAtLeast('--limit', 1), 20)
-    .action((o: { project?: string; limit: number }, cmd: Command) => {
+    .action(async (o: { project?: string; limit: number }, cmd: Command) => {
       const opts = cmd.optsWithGlobals<GlobalOptions>();
-      const svc = ctx.service(opts);
+      const svc = await ctx.service(opts);
       try {
         const runs = svc
           .getStore()
@@ -34,9 +34,9 @@ export function registerRunInfoCommands(program: Command, ctx: CliContext): void
     .command('status')
     .description("show a run's status, journal and result")
     .argument('<run>', 'run id')
-    .action((runId: string, _o: unknown, cmd: Command) => {
+    .action(async (runId: string, _o: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals<GlobalOptions>();
-      const svc = ctx.service(opts);
+      const svc = await ctx.service(opts);
       try {
         const run = svc.getRun(runId);
         const steps = svc.getStore().runs.listSteps(runId);

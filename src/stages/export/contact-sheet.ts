@@ -1,5 +1,6 @@
 import { escapeXml } from '../../image/svg-text.js';
-import sharp, { type OverlayOptions } from 'sharp';
+import type { OverlayOptions } from 'sharp';
+import { loadSharp } from '../../image/sharp.js';
 import { throwIfAborted } from '../../core/abort.js';
 import { SHEET_BACKGROUND, type RawImage } from './frame-thumbnails.js';
 import { PngStreamWriter } from './png-stream-writer.js';
@@ -214,7 +215,9 @@ function background(width: number, height: number): Buffer {
 
 /** One full-width band of the sheet as packed RGB rows. */
 async function drawBand(width: number, height: number, overlays: OverlayOptions[]): Promise<Buffer> {
-  const { data, info } = await sharp({ create: { width, height, channels: 3, background: SHEET_BACKGROUND } })
+  const { data, info } = await loadSharp()({
+    create: { width, height, channels: 3, background: SHEET_BACKGROUND },
+  })
     .composite(overlays)
     .removeAlpha()
     .raw()

@@ -1,5 +1,5 @@
 import { lstat, mkdir, rename, rm } from 'node:fs/promises';
-import sharp from 'sharp';
+import { loadSharp } from '../../image/sharp.js';
 import { asCancellation, cancellationFrom, throwIfAborted } from '../../core/abort.js';
 import { ExportFailedError, ValidationError, errorMessage, isCancellation } from '../../core/errors.js';
 import { fsyncDirectory, writeFileDurable } from '../../core/fs-atomic.js';
@@ -203,7 +203,7 @@ export async function exportPackage(input: ExportInput, options: ExportOptions =
       const file = entryFor(relPath);
       const stored = await storePng(source, file, { what: relPath, ...(signal ? { signal } : {}) });
       // Reads the header only; the pixels are decoded once, later, for the thumbnails.
-      const meta = await sharp(file).metadata();
+      const meta = await loadSharp()(file).metadata();
       if (meta.format !== 'png')
         throw new ValidationError(`${relPath} is not a PNG (sharp reads it as ${meta.format})`);
       if (expected && (meta.width !== expected.width || meta.height !== expected.height)) {

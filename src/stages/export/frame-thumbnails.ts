@@ -1,4 +1,4 @@
-import sharp from 'sharp';
+import { loadSharp } from '../../image/sharp.js';
 
 /** Background of the contact sheet; also the letterbox colour of a thumbnail whose aspect differs. */
 export const SHEET_BACKGROUND = { r: 30, g: 30, b: 32 };
@@ -29,6 +29,7 @@ const jpegDataUri = (jpeg: Buffer): string => `data:image/jpeg;base64,${jpeg.toS
 
 /** Small JPEG as a data: URI, so the report is one file that opens anywhere, offline. */
 export async function reportThumbnail(input: Buffer | string, width: number): Promise<string> {
+  const sharp = loadSharp();
   const jpeg = await sharp(input)
     .removeAlpha()
     .resize({ width, withoutEnlargement: true, kernel: 'lanczos3' })
@@ -48,6 +49,7 @@ export async function frameThumbnails(
   options: FrameThumbnailOptions,
 ): Promise<FrameThumbnails> {
   const { reportWidth, contact } = options;
+  const sharp = loadSharp();
   const { data, info } = await sharp(input)
     .removeAlpha()
     // Width alone decides both thumbnails' detail: the report's is width-bound, and a cell letterboxes the frame

@@ -2,7 +2,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import sharp from 'sharp';
+import { loadSharp } from '../../image/sharp.js';
 import { errorMessage } from '../../core/errors.js';
 import { hashFile } from '../../core/hash.js';
 import { safeJoin } from '../../core/safe-path.js';
@@ -114,11 +114,12 @@ let cachedTools: ToolVersions | undefined;
 /** Versions of everything that shaped the bytes, read from the installed packages (never hard-coded). */
 export async function toolVersions(): Promise<ToolVersions> {
   if (cachedTools) return cachedTools;
+  const { versions } = loadSharp();
   const tools: ToolVersions = {
     storycore: await ownVersion(),
     node: process.versions.node,
-    sharp: sharp.versions.sharp ?? 'unknown',
-    libvips: sharp.versions.vips,
+    sharp: versions.sharp ?? 'unknown',
+    libvips: versions.vips,
   };
   try {
     const require = createRequire(import.meta.url);

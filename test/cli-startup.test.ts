@@ -1,0 +1,86 @@
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { REPO_ROOT, tempDir, testProject, writeTestProject } from './helpers/cli.js';
+
+/**
+ * Issue 7, start-up: a command loads only what it uses. `--version` and `--help` must not pay for sharp, zod,
+ * better-sqlite3 or the pipeline, and an unchanged rerun must not load sharp (it touches no pixel). Checked by the
+ * modules the process resolves (a module hook writes each URL to a file), not by a clock: the figures are in
+ * `npm run bench startup`.
+ */
+
+const run = promisify(execFile);
+const RECORDER = join(REPO_ROOT, 'test', 'helpers', 'record-imports.mjs');
+const MAIN = join(REPO_ROOT, 'src', 'cli', 'main.ts');
+// The CLI from source (through tsx), so this checks the code as it is now, never a stale dist/.
+const ENTRY = `const { main } = await import(${JSON.stringify(MAIN)});
+process.exitCode = await main(['node', 'storycore', ...process.argv.slice(1)]);`;
+
+let tmp: { path: string; remove: () => Promise<void> };
+let runs = 0;
+beforeEach(async () => {
+  tmp = await tempDir('cli-startup');
+});
+afterEach(async () => {
+  await tmp.remove();
+});
+
+/** Runs `storycore <args>` and returns the modules it resolved: package names, and repo files as `src/...`. */
+async function modulesLoadedBy(args: string[]): Promise<{ packages: Set<string>; files: Set<string> }> {
+  const log = join(tmp.path, `imports-${++runs}.log`);
+  await run(
+    process.execPath,
+    ['--import', 'tsx', '--import', RECORDER, '--input-type=module', '-e', ENTRY, '--', ...args],
+    { cwd: REPO_ROOT, env: { ...process.env, STORYCORE_IMPORT_LOG: log }, timeout: 60_000 },
+  );
+  const packages = new Set<string>();
+  const files = new Set<string>();
+  for (const url of (await readFile(log, 'utf8')).split('\n')) {
+    if (!url.startsWith('file:')) continue;
+    const path = fileURLToPath(url);
+    const inPackage = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(path);
+    if (inPackage) packages.add(inPackage[1]!);
+    else files.add(relative(REPO_ROOT, path));
+  }
+  return { packages, files };
+}
+
+const HEAVY = ['sharp', 'zod', 'better-sqlite3', 'yazl', 'cli-progress'];
+
+describe('storycore start-up loads only what a command uses', () => {
+  it.each([['--version'], ['--help']])(
+    '`storycore %s` loads commander and none of sharp, zod, better-sqlite3, yazl, cli-progress or the pipeline',
+    async (flag) => {
+      const { packages, files } = await modulesLoadedBy([flag]);
+      // The recorder saw the CLI itself, so an empty log cannot pass for a light one.
+      expect(packages).toContain('commander');
+      expect(files).toContain('src/cli/main.ts');
+      expect(HEAVY.filter((p) => packages.has(p))).toEqual([]);
+      expect([...files].filter((f) => /^src\/(pipeline|store|stages|backends|project)\//.test(f))).toEqual(
+        [],
+      );
+    },
+  );
+
+  it('`storycore validate` loads zod to check the project, and neither sharp nor better-sqlite3', async () => {
+    const project = await writeTestProject(tmp.path, testProject({ shots: 2, width: 128, height: 72 }));
+    const { packages } = await modulesLoadedBy(['validate', project]);
+    expect(packages).toContain('zod');
+    expect(packages).not.toContain('sharp');
+    expect(packages).not.toContain('better-sqlite3');
+  });
+
+  it('an unchanged rerun reuses every step without loading sharp (the first run did load it)', async () => {
+    const project = await writeTestProject(tmp.path, testProject({ shots: 2, width: 128, height: 72 }));
+    const args = ['generate', project, '-w', join(tmp.path, 'ws'), '-o', join(tmp.path, 'out'), '--json'];
+    const first = await modulesLoadedBy(args);
+    expect(first.packages).toContain('sharp');
+    const rerun = await modulesLoadedBy(args);
+    expect(rerun.packages).toContain('better-sqlite3');
+    expect(rerun.packages).not.toContain('sharp');
+  });
+});
