@@ -144,8 +144,7 @@ const handle = (kind: string) => async (inputs: Inputs) =>
 export const NODES: Record<string, NodeFn> = {
   EmptyImage: async (i) => {
     const [w, h, color] = [num(i['width']), num(i['height']), num(i['color'])];
-    const data = Buffer.alloc(w * h * 3);
-    for (let p = 0; p < w * h; p++) data.set([(color >> 16) & 255, (color >> 8) & 255, color & 255], p * 3);
+    const data = Buffer.alloc(w * h * 3, Buffer.from([(color >> 16) & 255, (color >> 8) & 255, color & 255]));
     return out(Array.from({ length: num(i['batch_size']) }, () => ({ data, width: w, height: h })));
   },
   LoadImage: async (i, ctx) => {
