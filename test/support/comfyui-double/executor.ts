@@ -4,7 +4,8 @@
  * history written before `executing {node: null}`, and every WebSocket message in the order a real 0.3.64 sends them
  * (see the index's doc comment for how that was checked).
  */
-import { FaultState } from './faults.js';
+import { createHash } from 'node:crypto';
+import type { FaultState } from './faults.js';
 import type { FileStore } from './files.js';
 import type { SocketHub } from './hub.js';
 import { NODES, NodeRuntimeError, type NodeContext, type NodeResult } from './nodes.js';
@@ -171,7 +172,8 @@ export class Executor {
       const inputs = Object.entries(node.inputs ?? {})
         .sort(([a], [b]) => (a < b ? -1 : 1))
         .map(([k, v]) => [k, isLink(v) ? [signature(String(v[0])), v[1]] : v]);
-      const sig = JSON.stringify([node.class_type, inputs]);
+      // Hashed so a long chain's signature stays short (each embeds its upstream's).
+      const sig = createHash('sha256').update(JSON.stringify([node.class_type, inputs])).digest('hex');
       sigs.set(id, sig);
       return sig;
     };
