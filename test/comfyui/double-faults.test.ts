@@ -5,8 +5,23 @@
 import { randomUUID } from 'node:crypto';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startComfyDouble, type ComfyDouble, type ComfyDoubleOptions } from '../support/comfyui-double/index.js';
-import { http, isDone, openSocket, submit, trivialWorkflow, uniquePrefix, type Workflow } from './raw-protocol.js';
+import {
+  startComfyDouble,
+  type ComfyDouble,
+  type ComfyDoubleOptions,
+} from '../support/comfyui-double/index.js';
+import {
+  http,
+  isDone,
+  openSocket,
+  submit,
+  trivialWorkflow,
+  uniquePrefix,
+  type History,
+  type PromptRejection,
+  type SystemStats,
+  type Workflow,
+} from './raw-protocol.js';
 
 const CKPT = 'sd_xl_base_1.0.safetensors';
 let double: ComfyDouble | undefined;
@@ -55,8 +70,13 @@ describe('simulated text-to-image', () => {
     const image = async (seed: number) => {
       const { promptId } = await submit(d.url, textToImage(seed, 4), ws.clientId);
       await ws.waitFor(isDone(promptId));
-      const out = ws.of(promptId).find((m) => m.type === 'executed')!.data['output'] as { images: { filename: string }[] };
-      return { promptId, png: (await http(d.url, `/view?filename=${out.images[0]!.filename}&type=output`)).body };
+      const out = ws.of(promptId).find((m) => m.type === 'executed')!.data['output'] as {
+        images: { filename: string }[];
+      };
+      return {
+        promptId,
+        png: (await http(d.url, `/view?filename=${out.images[0]!.filename}&type=output`)).body,
+      };
     };
     const first = await image(1);
     const progress = ws.of(first.promptId).filter((m) => m.type === 'progress');
@@ -83,13 +103,14 @@ describe('simulated text-to-image', () => {
     const { promptId } = await submit(d.url, textToImage(3, 3), ws.clientId);
     await ws.waitFor(isDone(promptId));
     expect(ws.binary).toEqual([]);
-    const info = (await http(d.url, '/object_info/CheckpointLoaderSimple')).json<any>();
-    expect(info.CheckpointLoaderSimple.input.required.ckpt_name[0]).toEqual([CKPT]);
+    type Info = Record<string, { input: { required: Record<string, unknown[]> } }>;
+    const info = (await http(d.url, '/object_info/CheckpointLoaderSimple')).json<Info>();
+    expect(info['CheckpointLoaderSimple']!.input.required['ckpt_name']![0]).toEqual([CKPT]);
     const wrong = textToImage(3, 3);
     wrong['4']!.inputs['ckpt_name'] = 'flux1-dev.safetensors';
     const answer = await http(d.url, '/prompt', { body: { prompt: wrong } });
     expect(answer.status).toBe(400);
-    expect(answer.json<any>().node_errors['4'].errors[0].type).toBe('value_not_in_list');
+    expect(answer.json<PromptRejection>().node_errors['4']!.errors[0]!.type).toBe('value_not_in_list');
     ws.close();
   });
 });
@@ -97,10 +118,12 @@ describe('simulated text-to-image', () => {
 describe('0.3.40 mode', () => {
   it('ignores a chosen prompt_id, speaks before answering, sends no progress_state, interrupts whatever runs', async () => {
     const d = await start({ version: '0.3.40', models: { checkpoints: [CKPT] }, samplerStepMs: 20 });
-    expect((await http(d.url, '/system_stats')).json<any>().system.comfyui_version).toBe('0.3.40');
+    expect((await http(d.url, '/system_stats')).json<SystemStats>().system.comfyui_version).toBe('0.3.40');
     const ws = await openSocket(d.url);
     const chosen = randomUUID();
-    const { promptId } = await submit(d.url, trivialWorkflow(uniquePrefix('old')), ws.clientId, { prompt_id: chosen });
+    const { promptId } = await submit(d.url, trivialWorkflow(uniquePrefix('old')), ws.clientId, {
+      prompt_id: chosen,
+    });
     expect(promptId).not.toBe(chosen);
     // The job's first message was on the socket before the HTTP answer came back.
     expect(ws.of(promptId).map((m) => m.type)).toContain('execution_start');
@@ -161,7 +184,9 @@ describe('faults', () => {
     await ws.closed;
     expect(ws.of(promptId).map((m) => m.type)).toContain('execution_start');
     await expect
-      .poll(async () => (await http(d.url, `/history/${promptId}`)).json<any>()[promptId]?.status?.status_str)
+      .poll(
+        async () => (await http(d.url, `/history/${promptId}`)).json<History>()[promptId]?.status?.status_str,
+      )
       .toBe('success');
   });
 
@@ -229,7 +254,9 @@ describe('faults', () => {
   it('records uploads by name', async () => {
     const d = await start();
     const form = new FormData();
-    const bytes = await sharp({ create: { width: 4, height: 4, channels: 3, background: '#123456' } }).png().toBuffer();
+    const bytes = await sharp({ create: { width: 4, height: 4, channels: 3, background: '#123456' } })
+      .png()
+      .toBuffer();
     form.append('image', new Blob([new Uint8Array(bytes)]), 'ref.png');
     await http(d.url, '/upload/image', { raw: form });
     expect(d.uploads.get('ref.png')?.equals(bytes)).toBe(true);

@@ -17,11 +17,15 @@ import {
   trivialWorkflow,
   uniquePrefix,
   type Msg,
+  type PromptRejection,
   type RawSocket,
   type Workflow,
 } from './raw-protocol.js';
 
-export function runProtocolSuite(name: string, target: () => Promise<{ url: string; cleanup(): Promise<void> }>): void {
+export function runProtocolSuite(
+  name: string,
+  target: () => Promise<{ url: string; cleanup(): Promise<void> }>,
+): void {
   describe(`ComfyUI protocol: ${name}`, () => {
     let url = '';
     let cleanup: () => Promise<void> = async () => undefined;
@@ -55,20 +59,27 @@ export function runProtocolSuite(name: string, target: () => Promise<{ url: stri
     });
 
     it('serves every route bare and under /api, and reports its version', async () => {
-      const bare = (await http(url, '/system_stats')).json<{ system: { comfyui_version: string }; devices: unknown[] }>();
+      const bare = (await http(url, '/system_stats')).json<{
+        system: { comfyui_version: string };
+        devices: unknown[];
+      }>();
       const api = (await http(url, '/api/system_stats')).json<{ system: { comfyui_version: string } }>();
       expect(bare.system.comfyui_version).toMatch(/^\d+\.\d+\.\d+/);
       expect(api.system.comfyui_version).toBe(bare.system.comfyui_version);
       expect(bare.devices.length).toBeGreaterThan(0);
       expect((await http(url, '/api/queue')).json()).toHaveProperty('queue_pending');
-      const info = (await http(url, '/object_info/SaveImage')).json<Record<string, { output_node: boolean }>>();
+      const info = (await http(url, '/object_info/SaveImage')).json<
+        Record<string, { output_node: boolean }>
+      >();
       expect(info['SaveImage']?.output_node).toBe(true);
     });
 
     it('runs a workflow with messages in the real order and writes history before executing null', async () => {
       const prefix = uniquePrefix('order');
       const promptId = randomUUID();
-      const answer = await submit(url, trivialWorkflow(prefix, randomColor()), ws.clientId, { prompt_id: promptId });
+      const answer = await submit(url, trivialWorkflow(prefix, randomColor()), ws.clientId, {
+        prompt_id: promptId,
+      });
       expect(answer.body).toMatchObject({ prompt_id: promptId, node_errors: {} });
       expect(typeof answer.body['number']).toBe('number');
       await ws.waitFor(isDone(promptId));
@@ -80,7 +91,9 @@ export function runProtocolSuite(name: string, target: () => Promise<{ url: stri
       const sequence = mine
         .slice(first)
         .filter((m) => m.type !== 'progress_state')
-        .map((m) => (m.type === 'executing' || m.type === 'executed' ? `${m.type}:${String(m.data['node'])}` : m.type));
+        .map((m) =>
+          m.type === 'executing' || m.type === 'executed' ? `${m.type}:${String(m.data['node'])}` : m.type,
+        );
       expect(sequence).toEqual([
         'execution_start',
         'execution_cached',
@@ -129,7 +142,9 @@ export function runProtocolSuite(name: string, target: () => Promise<{ url: stri
       const output = (ms: Msg[]) => ms.find((m) => m.type === 'executed')?.data['output'];
       expect(output(again.messages)).toEqual(output(first.messages));
       expect(again.messages.map((m) => m.type)).toContain('execution_success');
-      expect((await historyOf(again.promptId))[again.promptId]).toMatchObject({ status: { status_str: 'success' } });
+      expect((await historyOf(again.promptId))[again.promptId]).toMatchObject({
+        status: { status_str: 'success' },
+      });
     });
 
     it('reports two output nodes as two executed messages and both in history', async () => {
@@ -142,7 +157,9 @@ export function runProtocolSuite(name: string, target: () => Promise<{ url: stri
       const { promptId, messages } = await run(wf);
       const executed = messages.filter((m) => m.type === 'executed').map((m) => m.data['node']);
       expect([...executed].sort()).toEqual(['3', '5']);
-      const entry = (await historyOf(promptId))[promptId] as { outputs: Record<string, { images: { type: string }[] }> };
+      const entry = (await historyOf(promptId))[promptId] as {
+        outputs: Record<string, { images: { type: string }[] }>;
+      };
       expect(entry.outputs['3']!.images[0]!.type).toBe('output');
       expect(entry.outputs['5']!.images[0]!.type).toBe('temp');
     });
@@ -151,11 +168,14 @@ export function runProtocolSuite(name: string, target: () => Promise<{ url: stri
       const rejected = async (wf: Workflow) => {
         const answer = await http(url, '/prompt', { body: { prompt: wf, client_id: ws.clientId } });
         expect(answer.status).toBe(400);
-        return answer.json<{ error: { type: string; message: string }; node_errors: Record<string, any> }>();
+        return answer.json<PromptRejection>();
       };
 
       it('an unknown class_type is invalid_prompt naming it', async () => {
-        const body = await rejected({ ...trivialWorkflow('x'), '4': { class_type: 'NoSuchNode', inputs: {} } });
+        const body = await rejected({
+          ...trivialWorkflow('x'),
+          '4': { class_type: 'NoSuchNode', inputs: {} },
+        });
         expect(body.error).toMatchObject({ type: 'invalid_prompt', details: "Node ID '#4'" });
         expect(body.error.message).toContain('NoSuchNode');
         expect(body.node_errors).toEqual({});
@@ -182,7 +202,10 @@ export function runProtocolSuite(name: string, target: () => Promise<{ url: stri
 
       it('a model file the server lacks is value_not_in_list on the loader', async () => {
         const body = await rejected({
-          '4': { class_type: 'CheckpointLoaderSimple', inputs: { ckpt_name: 'storycore-missing.safetensors' } },
+          '4': {
+            class_type: 'CheckpointLoaderSimple',
+            inputs: { ckpt_name: 'storycore-missing.safetensors' },
+          },
           '5': { class_type: 'EmptyLatentImage', inputs: { width: 512, height: 512, batch_size: 1 } },
           '6': { class_type: 'CLIPTextEncode', inputs: { text: 'a lighthouse', clip: ['4', 1] } },
           '7': {
@@ -203,13 +226,13 @@ export function runProtocolSuite(name: string, target: () => Promise<{ url: stri
           '8': { class_type: 'VAEDecode', inputs: { samples: ['7', 0], vae: ['4', 2] } },
           '9': { class_type: 'SaveImage', inputs: { images: ['8', 0], filename_prefix: 'x' } },
         });
-        const loader = body.node_errors['4'];
+        const loader = body.node_errors['4']!;
         expect(loader.class_type).toBe('CheckpointLoaderSimple');
-        expect(loader.errors[0]).toMatchObject({
+        expect(loader.errors[0]!).toMatchObject({
           type: 'value_not_in_list',
           extra_info: { input_name: 'ckpt_name', received_value: 'storycore-missing.safetensors' },
         });
-        expect(loader.errors[0].details).toMatch(/^ckpt_name: 'storycore-missing.safetensors' not in \[/);
+        expect(loader.errors[0]!.details).toMatch(/^ckpt_name: 'storycore-missing.safetensors' not in \[/);
       });
 
       it('a LoadImage of a file that is not there is custom_validation_failed "Invalid image file"', async () => {
@@ -217,7 +240,7 @@ export function runProtocolSuite(name: string, target: () => Promise<{ url: stri
           '1': { class_type: 'LoadImage', inputs: { image: 'storycore-nope.png' } },
           '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: 'x' } },
         });
-        expect(body.node_errors['1'].errors).toEqual([
+        expect(body.node_errors['1']!.errors).toEqual([
           {
             type: 'custom_validation_failed',
             message: 'Custom validation failed for node',
@@ -231,7 +254,7 @@ export function runProtocolSuite(name: string, target: () => Promise<{ url: stri
         const wf = trivialWorkflow('x');
         wf['1']!.inputs['width'] = 0;
         wf['1']!.inputs['height'] = 99999;
-        const types = (await rejected(wf)).node_errors['1'].errors.map((e: { type: string }) => e.type);
+        const types = (await rejected(wf)).node_errors['1']!.errors.map((e) => e.type);
         expect(types.sort()).toEqual(['value_bigger_than_max', 'value_smaller_than_min']);
         const seen = ws.messages.length;
         await new Promise((r) => setTimeout(r, 200));
@@ -244,15 +267,28 @@ export function runProtocolSuite(name: string, target: () => Promise<{ url: stri
         ...trivialWorkflow(uniquePrefix('fail'), randomColor()),
         '2': {
           class_type: 'ImageBlend',
-          inputs: { image1: ['1', 0], image2: ['1', 0], blend_factor: 0.5, blend_mode: 'storycore-no-such-mode' },
+          inputs: {
+            image1: ['1', 0],
+            image2: ['1', 0],
+            blend_factor: 0.5,
+            blend_mode: 'storycore-no-such-mode',
+          },
         },
       };
       const { promptId, messages } = await run(wf);
       const error = messages.find((m) => m.type === 'execution_error')!;
-      expect(error.data).toMatchObject({ node_id: '2', node_type: 'ImageBlend', exception_type: 'ValueError' });
-      expect(String(error.data['exception_message'])).toContain('Unsupported blend mode: storycore-no-such-mode');
+      expect(error.data).toMatchObject({
+        node_id: '2',
+        node_type: 'ImageBlend',
+        exception_type: 'ValueError',
+      });
+      expect(String(error.data['exception_message'])).toContain(
+        'Unsupported blend mode: storycore-no-such-mode',
+      );
       expect(messages.map((m) => m.type)).not.toContain('execution_success');
-      expect((await historyOf(promptId))[promptId]).toMatchObject({ status: { status_str: 'error', completed: false } });
+      expect((await historyOf(promptId))[promptId]).toMatchObject({
+        status: { status_str: 'error', completed: false },
+      });
     });
 
     it('answers {} for an unknown prompt and for a pending one; deletes a pending job from the queue', async () => {
@@ -261,7 +297,10 @@ export function runProtocolSuite(name: string, target: () => Promise<{ url: stri
       await ws.waitFor((m) => m.type === 'execution_start' && m.data['prompt_id'] === running.promptId);
       const pending = await submit(url, trivialWorkflow(uniquePrefix('pending'), randomColor()), ws.clientId);
       expect(await historyOf(pending.promptId)).toEqual({});
-      const queue = (await http(url, '/queue')).json<{ queue_pending: unknown[][]; queue_running: unknown[][] }>();
+      const queue = (await http(url, '/queue')).json<{
+        queue_pending: unknown[][];
+        queue_running: unknown[][];
+      }>();
       expect(queue.queue_running.map((item) => item[1])).toEqual([running.promptId]);
       expect(queue.queue_pending.map((item) => item[1])).toContain(pending.promptId);
       const del = await http(url, '/queue', { body: { delete: [pending.promptId] } });
@@ -277,7 +316,9 @@ export function runProtocolSuite(name: string, target: () => Promise<{ url: stri
     it('interrupts only the running job named by prompt_id; the next job runs to success and the queue empties', async () => {
       const a = await submit(url, slow('interrupt-a'), ws.clientId);
       const b = await submit(url, trivialWorkflow(uniquePrefix('interrupt-b'), randomColor()), ws.clientId);
-      await ws.waitFor((m) => m.type === 'executing' && m.data['prompt_id'] === a.promptId && m.data['node'] === '10');
+      await ws.waitFor(
+        (m) => m.type === 'executing' && m.data['prompt_id'] === a.promptId && m.data['node'] === '10',
+      );
       // Neither of these touches anything: B is not running, and a queue delete never stops the running job.
       await http(url, '/interrupt', { body: { prompt_id: b.promptId } });
       await http(url, '/queue', { body: { delete: [a.promptId] } });
@@ -289,7 +330,9 @@ export function runProtocolSuite(name: string, target: () => Promise<{ url: stri
       await ws.waitFor(isDone(b.promptId), 60_000);
       expect(ws.of(b.promptId).map((m) => m.type)).toContain('execution_success');
       expect(ws.of(a.promptId).map((m) => m.type)).not.toContain('execution_success');
-      expect((await historyOf(a.promptId))[a.promptId]).toMatchObject({ status: { status_str: 'error', completed: false } });
+      expect((await historyOf(a.promptId))[a.promptId]).toMatchObject({
+        status: { status_str: 'error', completed: false },
+      });
       expect((await http(url, '/queue')).json()).toEqual({ queue_running: [], queue_pending: [] });
     });
 
@@ -321,7 +364,10 @@ export function runProtocolSuite(name: string, target: () => Promise<{ url: stri
 
     it('reuses an identical upload, renames a different one, overwrites on request, and LoadImage reads it', async () => {
       const name = `${uniquePrefix('upload')}.png`;
-      const png = (hex: string) => sharp({ create: { width: 8, height: 8, channels: 3, background: hex } }).png().toBuffer();
+      const png = (hex: string) =>
+        sharp({ create: { width: 8, height: 8, channels: 3, background: hex } })
+          .png()
+          .toBuffer();
       const [red, green] = [await png('#ff0000'), await png('#00ff00')];
       const upload = async (bytes: Buffer, fields: Record<string, string> = {}) => {
         const form = new FormData();
@@ -340,7 +386,10 @@ export function runProtocolSuite(name: string, target: () => Promise<{ url: stri
       expect([bad.status, bad.body.length]).toEqual([400, 0]);
       const { messages } = await run({
         '1': { class_type: 'LoadImage', inputs: { image: renamed } },
-        '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: uniquePrefix('loaded') } },
+        '2': {
+          class_type: 'SaveImage',
+          inputs: { images: ['1', 0], filename_prefix: uniquePrefix('loaded') },
+        },
       });
       expect(messages.map((m) => m.type)).toContain('execution_success');
     });
@@ -362,7 +411,9 @@ export function runProtocolSuite(name: string, target: () => Promise<{ url: stri
     });
 
     it('puts a front:true job ahead with a negative number', async () => {
-      const answer = await submit(url, trivialWorkflow(uniquePrefix('front'), randomColor()), ws.clientId, { front: true });
+      const answer = await submit(url, trivialWorkflow(uniquePrefix('front'), randomColor()), ws.clientId, {
+        front: true,
+      });
       expect(answer.body['number']).toBeLessThan(0);
       await ws.waitFor(isDone(answer.promptId));
     });

@@ -38,7 +38,9 @@ export async function openSocket(url: string, clientId: string = randomUUID()): 
     ws.once('error', reject);
   });
   // The first message is the server's status greeting; wait for it so tests start from a known point.
-  await new Promise<void>((resolve) => (messages.length > 0 ? resolve() : ws.once('message', () => resolve())));
+  await new Promise<void>((resolve) =>
+    messages.length > 0 ? resolve() : ws.once('message', () => resolve()),
+  );
   return {
     clientId,
     messages,
@@ -59,7 +61,11 @@ export async function openSocket(url: string, clientId: string = randomUUID()): 
         const timer = setTimeout(() => {
           listeners = listeners.filter((l) => l !== listener);
           const seen = messages.map((m) => m.type).join(', ');
-          reject(new Error(`no matching WebSocket message within ${timeoutMs} ms (client ${clientId}; saw: ${seen})`));
+          reject(
+            new Error(
+              `no matching WebSocket message within ${timeoutMs} ms (client ${clientId}; saw: ${seen})`,
+            ),
+          );
         }, timeoutMs);
         if (!check()) listeners.push(listener);
       });
@@ -76,11 +82,19 @@ export interface HttpAnswer {
   json<T = Record<string, unknown>>(): T;
 }
 
-export async function http(url: string, path: string, init: { method?: string; body?: unknown; raw?: BodyInit } = {}) {
+export async function http(
+  url: string,
+  path: string,
+  init: { method?: string; body?: unknown; raw?: BodyInit } = {},
+) {
   const hasBody = init.body !== undefined || init.raw !== undefined;
   const res = await fetch(url + path, {
     method: init.method ?? (hasBody ? 'POST' : 'GET'),
-    ...(init.raw !== undefined ? { body: init.raw } : init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
+    ...(init.raw !== undefined
+      ? { body: init.raw }
+      : init.body !== undefined
+        ? { body: JSON.stringify(init.body) }
+        : {}),
     signal: AbortSignal.timeout(60_000),
   });
   const body = Buffer.from(await res.arrayBuffer());
@@ -94,7 +108,21 @@ export async function http(url: string, path: string, init: { method?: string; b
   return answer;
 }
 
-export type Workflow = Record<string, { class_type: string; inputs: Record<string, unknown>; _meta?: { title: string } }>;
+/** The 400 body of POST /prompt. */
+export interface PromptRejection {
+  error: { type: string; message: string; details: string };
+  node_errors: Record<
+    string,
+    { errors: { type: string; details: string; extra_info: Record<string, unknown> }[]; class_type: string }
+  >;
+}
+export type SystemStats = { system: { comfyui_version: string }; devices: unknown[] };
+export type History = Record<string, { status?: { status_str?: string; completed?: boolean } } | undefined>;
+
+export type Workflow = Record<
+  string,
+  { class_type: string; inputs: Record<string, unknown>; _meta?: { title: string } }
+>;
 
 /** A unique file name prefix per test, so runs against a shared server never collide. */
 export const uniquePrefix = (label: string): string => `sc-${label}-${randomUUID().slice(0, 8)}`;
@@ -124,7 +152,13 @@ export function slowWorkflow(prefix: string, blurs: number, size: number, color:
   }
   wf['8'] = {
     class_type: 'ImageScale',
-    inputs: { image: [previous, 0], upscale_method: 'nearest-exact', width: 32, height: 32, crop: 'disabled' },
+    inputs: {
+      image: [previous, 0],
+      upscale_method: 'nearest-exact',
+      width: 32,
+      height: 32,
+      crop: 'disabled',
+    },
   };
   wf['9'] = { class_type: 'SaveImage', inputs: { images: ['8', 0], filename_prefix: prefix } };
   return wf;

@@ -41,7 +41,8 @@ export interface ExecutorOptions {
 const HISTORY_MAX = 10_000;
 class Interrupted extends Error {}
 class Abandoned extends Error {}
-const isLink = (v: unknown): v is [string, number] => Array.isArray(v) && v.length === 2 && typeof v[1] === 'number';
+const isLink = (v: unknown): v is [string, number] =>
+  Array.isArray(v) && v.length === 2 && typeof v[1] === 'number';
 
 export class Executor {
   private pending: Job[] = [];
@@ -122,7 +123,11 @@ export class Executor {
   }
 
   private broadcastStatus(): void {
-    this.o.hub.send('status', { status: { exec_info: { queue_remaining: this.queueRemaining() } } }, undefined);
+    this.o.hub.send(
+      'status',
+      { status: { exec_info: { queue_remaining: this.queueRemaining() } } },
+      undefined,
+    );
   }
 
   private async loop(life: AbortSignal): Promise<void> {
@@ -173,7 +178,9 @@ export class Executor {
         .sort(([a], [b]) => (a < b ? -1 : 1))
         .map(([k, v]) => [k, isLink(v) ? [signature(String(v[0])), v[1]] : v]);
       // Hashed so a long chain's signature stays short (each embeds its upstream's).
-      const sig = createHash('sha256').update(JSON.stringify([node.class_type, inputs])).digest('hex');
+      const sig = createHash('sha256')
+        .update(JSON.stringify([node.class_type, inputs]))
+        .digest('hex');
       sigs.set(id, sig);
       return sig;
     };
@@ -299,7 +306,13 @@ export class Executor {
       if (e instanceof Abandoned || life.aborted) throw new Abandoned();
       if (e instanceof Interrupted) {
         const nodeId = e.message;
-        const data = { prompt_id: pid, node_id: nodeId, node_type: prompt[nodeId]!.class_type, executed, timestamp: now() };
+        const data = {
+          prompt_id: pid,
+          node_id: nodeId,
+          node_type: prompt[nodeId]!.class_type,
+          executed,
+          timestamp: now(),
+        };
         add('execution_interrupted', data, true);
       } else {
         const err = e as NodeRuntimeError & { nodeId: string; currentInputs: Record<string, unknown> };

@@ -45,7 +45,8 @@ export class SocketHub {
   }
 
   private targets(sid: string | undefined): WebSocket[] {
-    const list = sid === undefined ? [...this.sockets.values()] : [this.sockets.get(sid)].filter((w) => w !== undefined);
+    const list =
+      sid === undefined ? [...this.sockets.values()] : [this.sockets.get(sid)].filter((w) => w !== undefined);
     return list.filter((w) => w.readyState === w.OPEN);
   }
 }

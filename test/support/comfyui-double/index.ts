@@ -62,7 +62,11 @@ export interface ComfyDouble {
   start(): Promise<void>;
   close(): Promise<void>;
   /** For assertions: every POST /prompt the double accepted, in order (prompt_id, client_id, workflow). */
-  readonly submitted: ReadonlyArray<{ promptId: string; clientId: string | undefined; prompt: Record<string, unknown> }>;
+  readonly submitted: ReadonlyArray<{
+    promptId: string;
+    clientId: string | undefined;
+    prompt: Record<string, unknown>;
+  }>;
   /** Uploaded input files by name (bytes). */
   readonly uploads: ReadonlyMap<string, Buffer>;
   queueSnapshot(): { running: string[]; pending: string[] };
@@ -91,7 +95,8 @@ class Double implements ComfyDouble {
   private closed = false;
   /** Set by stop(): the next start() is a fresh process (new worker, empty queue and history). */
   private stopped = false;
-  readonly submitted: { promptId: string; clientId: string | undefined; prompt: Record<string, unknown> }[] = [];
+  readonly submitted: { promptId: string; clientId: string | undefined; prompt: Record<string, unknown> }[] =
+    [];
 
   constructor(private readonly options: ComfyDoubleOptions) {
     this.version = options.version ?? '0.3.64';
@@ -120,7 +125,7 @@ class Double implements ComfyDouble {
       return;
     }
     this.faults.add(fault);
-    if (fault.kind === 'refuse-connections') this.unlisten();
+    if (fault.kind === 'refuse-connections') void this.unlisten();
   }
 
   clearFaults(): void {

@@ -92,7 +92,10 @@ export function synthesize(seed: string, width: number, height: number): Frame {
         const a = h[c]!,
           b = h[3 + c]!,
           d = h[6 + c]!;
-        data[i + c] = Math.max(0, Math.min(255, Math.round(a * (1 - u) * (1 - v) + b * u + d * v * (1 - u) + wave)));
+        data[i + c] = Math.max(
+          0,
+          Math.min(255, Math.round(a * (1 - u) * (1 - v) + b * u + d * v * (1 - u) + wave)),
+        );
       }
     }
   }
@@ -127,7 +130,13 @@ async function saveImages(ctx: NodeContext, images: Frame[], prefix: string, typ
 }
 
 /** A sampler: `steps` steps with progress and a small preview per step, then a latent keyed by seed and text. */
-async function sample(ctx: NodeContext, latent: Latent, steps: number, seed: unknown, cond: unknown): Promise<Latent> {
+async function sample(
+  ctx: NodeContext,
+  latent: Latent,
+  steps: number,
+  seed: unknown,
+  cond: unknown,
+): Promise<Latent> {
   const texts = (cond as Conditioning | undefined)?.texts ?? [];
   const key = `${String(seed)}|${texts.join('|')}|${latent.seed}`;
   const pw = Math.max(1, Math.min(64, Math.round(latent.width / 8))),
@@ -178,7 +187,13 @@ export const NODES: Record<string, NodeFn> = {
     return out(
       await Promise.all(
         src.map((f) =>
-          resize(f, Math.max(1, Math.round(f.width * s)), Math.max(1, Math.round(f.height * s)), String(i['upscale_method']), 'disabled'),
+          resize(
+            f,
+            Math.max(1, Math.round(f.width * s)),
+            Math.max(1, Math.round(f.height * s)),
+            String(i['upscale_method']),
+            'disabled',
+          ),
         ),
       ),
     );
@@ -192,7 +207,8 @@ export const NODES: Record<string, NodeFn> = {
     const m2 = num(i['alpha']) * 2;
     return out(await Promise.all(frames(i['image']).map((f) => apply(f, (s) => s.sharpen({ sigma, m2 })))));
   },
-  ImageInvert: async (i) => out(await Promise.all(frames(i['image']).map((f) => apply(f, (s) => s.negate())))),
+  ImageInvert: async (i) =>
+    out(await Promise.all(frames(i['image']).map((f) => apply(f, (s) => s.negate())))),
   ImageCrop: async (i) => {
     const src = frames(i['image']);
     return out(
@@ -219,7 +235,8 @@ export const NODES: Record<string, NodeFn> = {
       await Promise.all(
         a.map(async (f, n) => {
           let g = b[n % b.length]!;
-          if (g.width !== f.width || g.height !== f.height) g = await resize(g, f.width, f.height, 'bicubic', 'center');
+          if (g.width !== f.width || g.height !== f.height)
+            g = await resize(g, f.width, f.height, 'bicubic', 'center');
           const data = Buffer.alloc(f.data.length);
           for (let p = 0; p < data.length; p++) {
             const x = f.data[p]! / 255,
@@ -235,7 +252,9 @@ export const NODES: Record<string, NodeFn> = {
   SaveImage: (i, ctx) => saveImages(ctx, frames(i['images']), String(i['filename_prefix']), 'output'),
   PreviewImage: (i, ctx) => {
     const letters = 'abcdefghijklmnopqrstupvxyz';
-    const rand = Array.from({ length: 5 }, () => letters[Math.floor(Math.random() * letters.length)]).join('');
+    const rand = Array.from({ length: 5 }, () => letters[Math.floor(Math.random() * letters.length)]).join(
+      '',
+    );
     return saveImages(ctx, frames(i['images']), `ComfyUI_temp_${rand}`, 'temp');
   },
 
@@ -268,15 +287,30 @@ export const NODES: Record<string, NodeFn> = {
     return out({ texts: [...c.texts, `style:${(i['clip_vision_output'] as { hash: string }).hash}`] });
   },
   EmptyLatentImage: async (i) =>
-    out({ width: num(i['width']), height: num(i['height']), batch: num(i['batch_size']), seed: '' } satisfies Latent),
+    out({
+      width: num(i['width']),
+      height: num(i['height']),
+      batch: num(i['batch_size']),
+      seed: '',
+    } satisfies Latent),
   EmptySD3LatentImage: async (i) =>
-    out({ width: num(i['width']), height: num(i['height']), batch: num(i['batch_size']), seed: '' } satisfies Latent),
+    out({
+      width: num(i['width']),
+      height: num(i['height']),
+      batch: num(i['batch_size']),
+      seed: '',
+    } satisfies Latent),
   VAEEncode: async (i) => {
     const src = frames(i['pixels']);
     const h = createHash('sha256');
     for (const f of src) h.update(f.data);
     const first = src[0]!;
-    return out({ width: first.width, height: first.height, batch: src.length, seed: h.digest('hex') } satisfies Latent);
+    return out({
+      width: first.width,
+      height: first.height,
+      batch: src.length,
+      seed: h.digest('hex'),
+    } satisfies Latent);
   },
   KSampler: async (i, ctx) =>
     out(await sample(ctx, i['latent_image'] as Latent, num(i['steps']), i['seed'], i['positive'])),
@@ -287,7 +321,13 @@ export const NODES: Record<string, NodeFn> = {
   SamplerCustomAdvanced: async (i, ctx) => {
     const steps = (i['sigmas'] as { steps: number }).steps;
     const guider = i['guider'] as { cond: unknown };
-    const latent = await sample(ctx, i['latent_image'] as Latent, steps, (i['noise'] as { seed: unknown }).seed, guider.cond);
+    const latent = await sample(
+      ctx,
+      i['latent_image'] as Latent,
+      steps,
+      (i['noise'] as { seed: unknown }).seed,
+      guider.cond,
+    );
     return out(latent, latent);
   },
   VAEDecode: async (i) => {

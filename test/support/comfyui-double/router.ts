@@ -57,7 +57,8 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
     throw new BadBody();
   }
 }
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export async function route(req: IncomingMessage, res: ServerResponse, deps: RouterDeps): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://double');
@@ -67,7 +68,9 @@ export async function route(req: IncomingMessage, res: ServerResponse, deps: Rou
   } catch (e) {
     if (res.headersSent) return void res.destroy();
     if (e instanceof TooLarge) {
-      res.writeHead(413, { 'content-type': 'text/plain; charset=utf-8' }).end('413: Request Entity Too Large');
+      res
+        .writeHead(413, { 'content-type': 'text/plain; charset=utf-8' })
+        .end('413: Request Entity Too Large');
       return;
     }
     // aiohttp answers any exception in a handler (a non-JSON body included) with this plain-text 500.
@@ -80,10 +83,14 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, url: URL, pat
   const method = req.method ?? 'GET';
   const key = `${method} ${path}`;
   if (key === 'POST /prompt') return postPrompt(req, res, deps);
-  if (key === 'GET /prompt') return json(res, 200, { exec_info: { queue_remaining: executor().queueRemaining() } });
+  if (key === 'GET /prompt')
+    return json(res, 200, { exec_info: { queue_remaining: executor().queueRemaining() } });
   if (key === 'GET /queue') {
     const q = executor().queue();
-    return json(res, 200, { queue_running: q.running.map(Executor.item), queue_pending: q.pending.map(Executor.item) });
+    return json(res, 200, {
+      queue_running: q.running.map(Executor.item),
+      queue_pending: q.pending.map(Executor.item),
+    });
   }
   if (key === 'POST /queue') {
     const body = await readJson(req);
@@ -143,7 +150,12 @@ async function postPrompt(req: IncomingMessage, res: ServerResponse, deps: Route
   let number = 'number' in body ? Number(body['number']) : deps.nextNumber();
   if (body['front']) number = -number;
   if (!('prompt' in body)) {
-    const error = { type: 'no_prompt', message: 'No prompt provided', details: 'No prompt provided', extra_info: {} };
+    const error = {
+      type: 'no_prompt',
+      message: 'No prompt provided',
+      details: 'No prompt provided',
+      extra_info: {},
+    };
     return json(res, 400, { error, node_errors: {} });
   }
   const prompt = body['prompt'];
@@ -163,7 +175,8 @@ async function postPrompt(req: IncomingMessage, res: ServerResponse, deps: Route
   deps.executor().enqueue(job);
   if (deps.legacy) {
     // Older servers could push the job's first messages before this answer: let an idle worker start first.
-    for (let i = 0; i < 10 && !deps.executor().started(promptId); i++) await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 10 && !deps.executor().started(promptId); i++)
+      await new Promise((r) => setTimeout(r, 5));
   }
   json(res, 200, { prompt_id: promptId, number, node_errors: result.nodeErrors });
 }
@@ -189,11 +202,15 @@ async function view(res: ServerResponse, url: URL, deps: RouterDeps) {
   if (preview) {
     const [format = 'webp', quality = '90'] = preview.split(';');
     const image = sharp(bytes);
-    bytes = format === 'jpeg' ? await image.jpeg({ quality: Number(quality) }).toBuffer() : await image.webp({ quality: Number(quality) }).toBuffer();
+    bytes =
+      format === 'jpeg'
+        ? await image.jpeg({ quality: Number(quality) }).toBuffer()
+        : await image.webp({ quality: Number(quality) }).toBuffer();
     contentType = `image/${format === 'jpeg' ? 'jpeg' : 'webp'}`;
   }
   // A damaged file: the PNG signature and header survive, the image data is cut short.
-  if (deps.faults.has('corrupt-output')) bytes = bytes.subarray(0, Math.max(16, Math.floor(bytes.length / 2)));
+  if (deps.faults.has('corrupt-output'))
+    bytes = bytes.subarray(0, Math.max(16, Math.floor(bytes.length / 2)));
   res.writeHead(200, { 'content-type': contentType, 'content-disposition': `filename="${name}"` }).end(bytes);
 }
 
@@ -225,7 +242,9 @@ async function upload(req: IncomingMessage, res: ServerResponse, files: FileStor
   const overwrite = form.get('overwrite');
   const sub = subfolder === '.' ? '' : subfolder;
   const name =
-    type === 'input' ? files.uploadName(sub, filename, bytes, overwrite === 'true' || overwrite === '1') : filename;
+    type === 'input'
+      ? files.uploadName(sub, filename, bytes, overwrite === 'true' || overwrite === '1')
+      : filename;
   files.put(type, sub, name, bytes);
   json(res, 200, { name, subfolder: subfolderRaw, type });
 }

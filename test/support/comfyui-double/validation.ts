@@ -5,7 +5,10 @@
  */
 import type { InputSpec, ObjectInfo } from './object-info.js';
 
-export type Workflow = Record<string, { class_type?: unknown; inputs?: Record<string, unknown> } & Record<string, unknown>>;
+export type Workflow = Record<
+  string,
+  { class_type?: unknown; inputs?: Record<string, unknown> } & Record<string, unknown>
+>;
 
 export interface ErrorItem {
   type: string;
@@ -31,7 +34,12 @@ export interface ValidationContext {
   inputFileExists(name: string): boolean;
 }
 
-const err = (type: string, message: string, details = '', extra_info: Record<string, unknown> = {}): ErrorItem => ({
+const err = (
+  type: string,
+  message: string,
+  details = '',
+  extra_info: Record<string, unknown> = {},
+): ErrorItem => ({
   type,
   message,
   details,
@@ -50,7 +58,8 @@ function convert(type: string, value: unknown): { value: unknown } | { error: st
     if (typeof value === 'boolean') return { value: value ? 1 : 0 };
     if (typeof value === 'string') {
       const trimmed = value.trim();
-      const ok = type === 'INT' ? /^[+-]?\d+$/.test(trimmed) : trimmed !== '' && Number.isFinite(Number(trimmed));
+      const ok =
+        type === 'INT' ? /^[+-]?\d+$/.test(trimmed) : trimmed !== '' && Number.isFinite(Number(trimmed));
       if (ok) return { value: Number(trimmed) };
       return {
         error:
@@ -93,7 +102,11 @@ export function validatePrompt(prompt: Workflow, ctx: ValidationContext): Valida
       return { ok: false, error: e, nodeErrors: {} };
     }
     if (typeof cls !== 'string' || !ctx.info[cls]) {
-      const e = err('invalid_prompt', `Cannot execute because node ${String(cls)} does not exist.`, `Node ID '#${id}'`);
+      const e = err(
+        'invalid_prompt',
+        `Cannot execute because node ${String(cls)} does not exist.`,
+        `Node ID '#${id}'`,
+      );
       return { ok: false, error: e, nodeErrors: {} };
     }
   }
@@ -104,7 +117,8 @@ export function validatePrompt(prompt: Workflow, ctx: ValidationContext): Valida
 
   const customChecks: Record<string, Record<string, CustomCheck>> = {
     LoadImage: {
-      image: (v) => (typeof v === 'string' && ctx.inputFileExists(v) ? true : `Invalid image file: ${String(v)}`),
+      image: (v) =>
+        typeof v === 'string' && ctx.inputFileExists(v) ? true : `Invalid image file: ${String(v)}`,
     },
   };
   const validated = new Map<string, { valid: boolean; errors: ErrorItem[] }>();
@@ -138,11 +152,16 @@ export function validatePrompt(prompt: Workflow, ctx: ValidationContext): Valida
       if (Array.isArray(value)) {
         if (value.length !== 2) {
           errors.push(
-            err('bad_linked_input', 'Bad linked input, must be a length-2 list of [node_id, slot_index]', name, {
-              input_name: name,
-              input_config: inputConfig,
-              received_value: value,
-            }),
+            err(
+              'bad_linked_input',
+              'Bad linked input, must be a length-2 list of [node_id, slot_index]',
+              name,
+              {
+                input_name: name,
+                input_config: inputConfig,
+                received_value: value,
+              },
+            ),
           );
           continue;
         }
@@ -193,7 +212,12 @@ export function validatePrompt(prompt: Workflow, ctx: ValidationContext): Valida
             'invalid_input_type',
             `Failed to convert an input value to a ${wanted} value`,
             `${name}, ${String(value)}, ${converted.error}`,
-            { input_name: name, input_config: inputConfig, received_value: value, exception_message: converted.error },
+            {
+              input_name: name,
+              input_config: inputConfig,
+              received_value: value,
+              exception_message: converted.error,
+            },
           ),
         );
         continue;
@@ -204,11 +228,23 @@ export function validatePrompt(prompt: Workflow, ctx: ValidationContext): Valida
       const extra = { input_name: name, input_config: inputConfig, received_value: value };
       if (typeof config['min'] === 'number' && (value as number) < config['min']) {
         errors.push(
-          err('value_smaller_than_min', `Value ${String(value)} smaller than min of ${config['min']}`, name, extra),
+          err(
+            'value_smaller_than_min',
+            `Value ${String(value)} smaller than min of ${config['min']}`,
+            name,
+            extra,
+          ),
         );
       }
       if (typeof config['max'] === 'number' && (value as number) > config['max']) {
-        errors.push(err('value_bigger_than_max', `Value ${String(value)} bigger than max of ${config['max']}`, name, extra));
+        errors.push(
+          err(
+            'value_bigger_than_max',
+            `Value ${String(value)} bigger than max of ${config['max']}`,
+            name,
+            extra,
+          ),
+        );
       }
       if (Array.isArray(inputSpec[0]) && !inputSpec[0].includes(value)) {
         const list = inputSpec[0];
@@ -264,7 +300,11 @@ export function validatePrompt(prompt: Workflow, ctx: ValidationContext): Valida
     outputErrors.push(...reasons);
     for (const [id, r] of validated) {
       if (r.valid || r.errors.length === 0) continue;
-      nodeErrors[id] ??= { errors: r.errors, dependent_outputs: [], class_type: prompt[id]!.class_type as string };
+      nodeErrors[id] ??= {
+        errors: r.errors,
+        dependent_outputs: [],
+        class_type: prompt[id]!.class_type as string,
+      };
       nodeErrors[id].dependent_outputs.push(o);
     }
   }
