@@ -1,8 +1,10 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // test/comfyui-real needs a ComfyUI at COMFYUI_URL: `npm run test:comfyui` (vitest.comfyui.config.ts) runs it.
+    exclude: [...configDefaults.exclude, 'test/comfyui-real/**'],
     // Image and SQLite tests are CPU-bound; the machine has 2 cores.
     pool: 'forks',
     testTimeout: 60_000,
