@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ComfyUiClient, createComfyUiBackend } from '../../src/backends/comfyui/index.js';
 import type { Workflow } from '../../src/backends/comfyui/workflow.js';
@@ -231,10 +232,9 @@ export function runClientSuite(name: string, make: () => Promise<ComfyTarget>): 
     });
 
     it('uploads a reference once under a name derived from its bytes and reads outputs back with /view', async () => {
-      const png = Buffer.from(
-        'iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP8z8Dwn4GBgYmBgYGBAQAbVwMC9tr6/gAAAABJRU5ErkJggg==',
-        'base64',
-      );
+      const png = await sharp({ create: { width: 4, height: 2, channels: 3, background: '#3366cc' } })
+        .png()
+        .toBuffer();
       const name = `sc-test-${randomUUID().slice(0, 8)}.png`;
       expect(await client.uploadImage(png, name)).toBe(name);
       expect(await client.uploadImage(png, name)).toBe(name);

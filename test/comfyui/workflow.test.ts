@@ -34,7 +34,7 @@ const INFO: ObjectInfo = {
   KSampler: {
     input: {
       required: {
-        seed: ['INT', { min: 0, max: 18446744073709551615 }],
+        seed: ['INT', { min: 0, max: 2 ** 64 - 1 }],
         sampler_name: ['COMBO', { options: ['euler', 'dpmpp_2m'] }],
         model: ['MODEL'],
       },

@@ -249,6 +249,17 @@ export const NODES: Record<string, NodeFn> = {
       ),
     );
   },
+  ImagePadForOutpaint: async (i) => {
+    // ComfyUI fills the new border with 0.5 grey (saved as 127) around the original pixels.
+    const [left, top, right, bottom] = [num(i['left']), num(i['top']), num(i['right']), num(i['bottom'])];
+    const padded = await Promise.all(
+      frames(i['image']).map((f) =>
+        apply(f, (s) => s.extend({ left, top, right, bottom, background: { r: 127, g: 127, b: 127 } })),
+      ),
+    );
+    const first = padded[0]!;
+    return out(padded, { kind: 'MASK', width: first.width, height: first.height });
+  },
   SaveImage: (i, ctx) => saveImages(ctx, frames(i['images']), String(i['filename_prefix']), 'output'),
   PreviewImage: (i, ctx) => {
     const letters = 'abcdefghijklmnopqrstupvxyz';
