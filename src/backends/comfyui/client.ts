@@ -176,7 +176,7 @@ export class ComfyUiClient {
     const answer = await this.http.json<{ name?: string; subfolder?: string }>('/upload/image', {
       body: form,
       signal,
-      timeoutMs: Math.max(this.http.requestTimeoutMs, 120_000),
+      timeoutMs: this.http.transferTimeoutMs,
     });
     if (typeof answer.name !== 'string') {
       throw new BackendFailedError(`ComfyUI at ${this.url} did not name the uploaded image`, {
@@ -194,7 +194,7 @@ export class ComfyUiClient {
     });
     return this.http.bytes(`/view?${q.toString()}`, {
       signal,
-      timeoutMs: Math.max(this.http.requestTimeoutMs, 120_000),
+      timeoutMs: this.http.transferTimeoutMs,
     });
   }
 

@@ -22,6 +22,8 @@ export interface ComfyHttpOptions {
   headers?: Record<string, string>;
   /** Timeout of one HTTP request, ms. @default 30000 */
   requestTimeoutMs?: number;
+  /** Timeout of an image upload or download (large files on a slow link), ms. @default 120000 */
+  transferTimeoutMs?: number;
 }
 
 export interface RequestOptions {
@@ -39,11 +41,13 @@ export class ComfyHttp {
   readonly baseUrl: string;
   readonly headers: Record<string, string>;
   readonly requestTimeoutMs: number;
+  readonly transferTimeoutMs: number;
 
   constructor(url: string, options: ComfyHttpOptions = {}) {
     this.baseUrl = normaliseServerUrl(url);
     this.headers = { ...options.headers };
     this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+    this.transferTimeoutMs = options.transferTimeoutMs ?? 120_000;
   }
 
   /** ws:// or wss:// URL of the server's event socket for one client id. */

@@ -60,7 +60,8 @@ export class ReconnectingSocket {
 
   /** Resolves once the socket is open, or after `timeoutMs` regardless (polling covers a socket that is down). */
   waitOpen(timeoutMs: number): Promise<void> {
-    if (this.isOpen || this.closed) return Promise.resolve();
+    // A socket whose last attempt failed is not waited for: polling carries the job until it is back.
+    if (this.isOpen || this.closed || this.lastError !== '') return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
@@ -136,6 +137,8 @@ export class ReconnectingSocket {
       if (this.ws !== ws) return;
       this.ws = undefined;
       const reason = this.lastError || `closed (${code})`;
+      this.lastError = reason;
+      for (const w of [...this.openWaiters]) w();
       this.handlers.onClose(reason);
       this.scheduleReconnect();
     });
