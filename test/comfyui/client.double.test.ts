@@ -1,5 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import { createComfyUiBackend } from '../../src/backends/comfyui/index.js';
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import { ComfyUiClient, createComfyUiBackend } from '../../src/backends/comfyui/index.js';
 import { parseWorkflow, type Workflow } from '../../src/backends/comfyui/workflow.js';
 import { runBackendSuite } from '../backends/backend-contract.js';
 import { startComfyDouble, type ComfyDoubleOptions } from '../support/comfyui-double/index.js';
@@ -71,3 +73,29 @@ for (const version of ['0.3.64', '0.3.40']) {
     };
   });
 }
+
+describe('live previews from a sampler (the double sends them as a real GPU server does)', () => {
+  it('passes each binary preview frame on as a PNG, with progress in steps', async () => {
+    const double = await startComfyDouble({ ...OPTIONS, samplerStepMs: 5 });
+    const client = new ComfyUiClient(double.url);
+    try {
+      const previews: Buffer[] = [];
+      const messages: string[] = [];
+      const result = await client.run(doubleSlowWorkflow('previews'), {
+        onPreview: (p) => {
+          expect(p.format).toBe('png');
+          previews.push(p.bytes);
+        },
+        onProgress: (p) => messages.push(p.message ?? ''),
+      });
+      expect(result.outputs['3']?.images).toHaveLength(1);
+      expect(previews.length).toBeGreaterThan(0);
+      const meta = await sharp(previews[0]!).metadata();
+      expect(meta.format).toBe('png');
+      expect(messages).toContain('KSampler 20/40');
+    } finally {
+      await client.close();
+      await double.close();
+    }
+  });
+});
