@@ -212,7 +212,7 @@ export class ComfyUiClient {
     const watchdog = new AbortController();
     try {
       // Open the socket first so no event of the job is missed; polling covers a socket that will not open.
-      await this.socket.waitOpen(2000);
+      if (!this.socket.isOpen) await this.socket.waitOpen(2000);
       if (signal?.aborted) throw cancellationFrom(signal);
       const outcome = new Promise<PromptResult>((resolve, reject) => {
         const finish = (error: unknown, result?: PromptResult): void => {

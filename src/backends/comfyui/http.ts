@@ -8,6 +8,7 @@ import {
   RateLimitedError,
   TimeoutError,
   errorMessage,
+  isStoryCoreError,
 } from '../../core/errors.js';
 import { parseRetryAfter } from '../../core/error-classify.js';
 
@@ -60,8 +61,7 @@ export class ComfyHttp {
   }
 
   async json<T>(path: string, options: RequestOptions = {}): Promise<T> {
-    const response = await this.send(path, options);
-    const text = await readText(response, path);
+    const text = await this.request(path, options, (response) => readText(response, path));
     try {
       return (text === '' ? {} : JSON.parse(text)) as T;
     } catch (error) {
@@ -76,22 +76,37 @@ export class ComfyHttp {
   }
 
   async bytes(path: string, options: RequestOptions = {}): Promise<Buffer> {
-    const response = await this.send(path, options);
-    return Buffer.from(await response.arrayBuffer());
+    return this.request(path, options, async (response) => Buffer.from(await response.arrayBuffer()));
   }
 
-  /** One request; resolves only for 2xx. */
-  async send(path: string, options: RequestOptions = {}): Promise<Response> {
+  /** One request whose answer is not read; resolves only for 2xx. */
+  async send(path: string, options: RequestOptions = {}): Promise<void> {
+    await this.request(path, options, async (response) => void (await response.arrayBuffer()));
+  }
+
+  /**
+   * One request, its body read by `read` under the same timeout (a server that sends headers and then stalls is a
+   * timeout too). Our own timer, cleared when done, rather than AbortSignal.timeout, whose timers outlive every request.
+   */
+  private async request<T>(
+    path: string,
+    options: RequestOptions,
+    read: (response: Response) => Promise<T>,
+  ): Promise<T> {
     const { signal } = options;
     if (signal?.aborted) throw cancellationFrom(signal);
     const timeoutMs = options.timeoutMs ?? this.requestTimeoutMs;
-    const timeout = AbortSignal.timeout(timeoutMs);
-    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
-    const url = `${this.baseUrl}${path}`;
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, timeoutMs);
+    const onAbort = (): void => controller.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
     const where = { server: this.baseUrl, path };
-    let response: Response;
     try {
-      response = await fetch(url, {
+      const response = await fetch(`${this.baseUrl}${path}`, {
         method: options.method ?? (options.json !== undefined || options.body ? 'POST' : 'GET'),
         headers: {
           ...this.headers,
@@ -99,12 +114,18 @@ export class ComfyHttp {
         },
         ...(options.json !== undefined ? { body: JSON.stringify(options.json) } : {}),
         ...(options.body ? { body: options.body } : {}),
-        signal: combined,
+        signal: controller.signal,
         redirect: 'follow',
       });
+      if (!response.ok) {
+        const body = await readText(response, path).catch(() => '');
+        throw httpError(this.baseUrl, path, response, body);
+      }
+      return await read(response);
     } catch (error) {
+      if (isStoryCoreError(error)) throw error;
       if (signal?.aborted) throw cancellationFrom(signal);
-      if (timeout.aborted)
+      if (timedOut)
         throw new TimeoutError(`ComfyUI at ${this.baseUrl} did not answer ${path} within ${timeoutMs} ms`, {
           cause: error,
           details: where,
@@ -113,10 +134,10 @@ export class ComfyHttp {
         cause: error,
         details: where,
       });
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
     }
-    if (response.ok) return response;
-    const body = await readText(response, path).catch(() => '');
-    throw httpError(this.baseUrl, path, response, body);
   }
 }
 

@@ -95,6 +95,9 @@ export class ReconnectingSocket {
       headers: this.options.headers ?? {},
       maxPayload: this.options.maxPayload ?? 64 * 1024 * 1024,
       handshakeTimeout: 10_000,
+      // ComfyUI's messages are small JSON and already-compressed previews: inflating them costs a round trip
+      // through the libuv thread pool per message (measured: the largest CPU cost of a trivial job) for nothing.
+      perMessageDeflate: false,
     });
     this.ws = ws;
     let alive = true;
