@@ -71,6 +71,12 @@ export async function checkComfyUiServer(url: string, options: CheckOptions = {}
     report.usable = usable;
   } catch (error) {
     report.error = isStoryCoreError(error) ? error.message : errorMessage(error);
+    // An HTTP answer (401 from a proxy, 404 from something that is not ComfyUI) means the host was reached.
+    if (
+      typeof (error as { status?: unknown }).status === 'number' ||
+      (isStoryCoreError(error) && error.code === 'not-found')
+    )
+      report.reachable = true;
   } finally {
     await client.close();
   }
