@@ -36,6 +36,11 @@ export interface PipelineOptions {
   failFast?: boolean;
   /** Ignore memoised results from earlier runs. @default false */
   fresh?: boolean;
+  /**
+   * Hash every file of a reused export (folder and zip) against its manifest, instead of checking that each is
+   * present with its size. @default false
+   */
+  verify?: boolean;
   qaThresholds?: Partial<QaThresholds>;
   /** Regenerations per failing shot when fixes are not enough. @default 2 */
   regenerateBudget?: number;
@@ -239,6 +244,7 @@ export async function runPipeline(project: Project, options: PipelineOptions): P
       outDir: options.outDir,
       projectHash,
       startedAt: started,
+      ...(options.verify === undefined ? {} : { verify: options.verify }),
     });
     progress.complete();
     return finished('succeeded', exported);

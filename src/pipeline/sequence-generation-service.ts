@@ -61,6 +61,8 @@ export interface GenerateSequenceOptions {
   concurrency?: number;
   /** @default false */
   fresh?: boolean;
+  /** Hash every file of a reused export against its manifest (presence and sizes are always checked). @default false */
+  verify?: boolean;
   /** @default false */
   failFast?: boolean;
   /** Continue this run id (resume). */
@@ -165,6 +167,7 @@ export class SequenceGenerationService {
         signal: controller.signal,
         ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
         ...(options.fresh === undefined ? {} : { fresh: options.fresh }),
+        ...(options.verify === undefined ? {} : { verify: options.verify }),
         ...(options.failFast === undefined ? {} : { failFast: options.failFast }),
         ...(options.runId === undefined ? {} : { runId: options.runId }),
         onEvent: (event) => {
