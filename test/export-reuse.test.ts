@@ -101,7 +101,7 @@ describe('verifying a received package', () => {
     const bytes = await readFile(e.zipPath);
     // The first frame's PNG data is stored (not deflated): find its IEND-free middle by the PNG signature.
     const png = bytes.indexOf(Buffer.from([0x89, 0x50, 0x4e, 0x47]), bytes.indexOf('shots/'));
-    bytes[png + 200] ^= 0xff;
+    bytes[png + 200] = bytes[png + 200]! ^ 0xff;
     await writeFile(e.zipPath, bytes);
     const problems = await verifyZip(e.zipPath);
     expect(problems.map((p) => p.kind).sort()).toEqual(['crc32', 'sha256']);
