@@ -7,7 +7,6 @@ import {
   CLI_BIN,
   assertCliBuilt,
   runCli,
-  startCli,
   tempDir,
   testProject,
   writeTestProject,
