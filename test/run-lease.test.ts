@@ -224,6 +224,16 @@ describe('opening the workspace', () => {
     expect(() => openWorkspaceStore(missing, { readonly: true })).toThrow(NotFoundError);
     expect(() => openWorkspaceStore(missing, { readonly: true })).toThrow(`no workspace at ${missing}`);
     await expect(stat(missing)).rejects.toThrow(/ENOENT/);
+    // What a process killed at start-up may leave: an empty file, or a database it never migrated.
+    await writeFile(dbPath, '');
+    expect(() => openWorkspaceStore(dir, { readonly: true })).toThrow(
+      `no workspace at ${dir} (${dbPath} is empty)`,
+    );
+    await rm(dbPath);
+    const unmigrated = new Database(dbPath);
+    unmigrated.pragma('journal_mode = WAL');
+    unmigrated.close();
+    expect(() => openWorkspaceStore(dir, { readonly: true })).toThrow(/holds no journal yet/);
 
     const writer = openWorkspaceStore(dir);
     const run = writer.runs.createRun(input());

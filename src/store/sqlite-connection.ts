@@ -81,19 +81,25 @@ export class SqliteConnection {
   }
 
   static #openReadonly(path: string, busyTimeoutMs: number): SqliteConnection {
-    if (fileSize(path) === undefined) {
-      throw new NotFoundError(`no workspace at ${dirname(path)} (no ${path})`, { details: { path } });
+    const size = fileSize(path);
+    if (size === undefined || size === 0) {
+      const why = size === undefined ? `no ${path}` : `${path} is empty`;
+      throw new NotFoundError(`no workspace at ${dirname(path)} (${why})`, { details: { path } });
     }
     let db: Database.Database | undefined;
     try {
       db = new Database(path, { readonly: true, fileMustExist: true, timeout: busyTimeoutMs });
       db.pragma(`busy_timeout = ${busyTimeoutMs}`);
       const version = db.pragma('user_version', { simple: true }) as number;
-      if (version > SCHEMA_VERSION || version < 1) {
+      if (version < 1) {
+        // A database never migrated: created by a process killed at start-up, before it wrote anything.
+        throw new NotFoundError(`no workspace at ${dirname(path)} (${path} holds no journal yet)`, {
+          details: { path },
+        });
+      }
+      if (version > SCHEMA_VERSION) {
         throw new StoreError(
-          version < 1
-            ? `run store ${path} holds no StoryCore journal`
-            : `run store ${path} has schema version ${version}, newer than this StoryCore build understands (${SCHEMA_VERSION}); upgrade StoryCore`,
+          `run store ${path} has schema version ${version}, newer than this StoryCore build understands (${SCHEMA_VERSION}); upgrade StoryCore`,
           { details: { path, schemaVersion: version } },
         );
       }
