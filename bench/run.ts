@@ -7,6 +7,7 @@ import { benchDraft } from './draft.bench.js';
 import { benchEndToEnd } from './e2e.bench.js';
 import { benchImages } from './images.bench.js';
 import { benchStartup } from './startup.bench.js';
+import { benchStore } from './store.bench.js';
 import type { BenchRow } from './types.js';
 
 const only = process.argv.slice(2);
@@ -15,6 +16,7 @@ const suites: Array<[string, () => Promise<BenchRow[]>]> = [
   ['draft', () => benchDraft()],
   ['images', () => benchImages()],
   ['comfyui', () => benchComfyUi()],
+  ['store', () => benchStore()],
   [
     'e2e',
     () =>

@@ -143,9 +143,38 @@ export {
   DEFAULT_QA_THRESHOLDS,
 } from './stages/qa/index.js';
 export type { QaReport, QaThresholds, FrameMetrics, ShotQaResult } from './stages/qa/index.js';
-export { exportPackage, verifyExport, stableManifestView } from './stages/export/index.js';
-export type { ExportManifest } from './stages/export/index.js';
+export {
+  exportPackage,
+  verifyExport,
+  verifyZip,
+  verifyPackage,
+  stableManifestView,
+} from './stages/export/index.js';
+export type {
+  ExportManifest,
+  ExportProblem,
+  ExportProblemKind,
+  PackageVerification,
+  VerifyExportOptions,
+} from './stages/export/index.js';
 
 // The embedded run store.
-export { openWorkspaceStore, SqliteRunStore, ArtifactStore } from './store/index.js';
-export type { RunStore, RunRecord, StepRecord, WorkspaceStore } from './store/index.js';
+export {
+  openWorkspaceStore,
+  SqliteRunStore,
+  ArtifactStore,
+  collectGarbage,
+  DEFAULT_LEASE,
+} from './store/index.js';
+export type {
+  RunStore,
+  RunRecord,
+  StepRecord,
+  WorkspaceStore,
+  WorkspaceStoreOptions,
+  LeasePolicy,
+  RunHolder,
+  UnlockOptions,
+  CollectGarbageOptions,
+  CollectGarbageResult,
+} from './store/index.js';

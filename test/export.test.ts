@@ -7,6 +7,7 @@ import sharp, { type Sharp } from 'sharp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import yauzl from 'yauzl';
 import { abortWith } from '../src/core/abort.js';
+import { hostTag } from '../src/core/process-liveness.js';
 import { CancelledError, ExportFailedError, ValidationError } from '../src/core/errors.js';
 import { extractPalette } from '../src/image/palette.js';
 import { createRaster, decodeImage, encodePng, type Raster } from '../src/image/raster.js';
@@ -442,6 +443,31 @@ describe('exportPackage', () => {
     const left = (await readdir(out)).sort();
     expect(left).toEqual(
       ['.tmp-not-ours', live, recentDead, path.basename(result.dir), path.basename(result.zipPath)].sort(),
+    );
+  });
+
+  it("sweeps this host's temporaries of a dead export at once, whatever their age; another host's only when old", async () => {
+    const out = path.join(work, 'out');
+    await mkdir(out, { recursive: true });
+    const dead = await new Promise<number>((resolve) => {
+      const child = spawn(process.execPath, ['-e', '']);
+      child.on('exit', () => resolve(child.pid!));
+    });
+    // What a kill -9 a second ago leaves: this host's tag, a dead pid, files written just now.
+    const justKilled = [
+      `.tmp-${hostTag()}-${dead}-0123456789abcdef`,
+      `.tmp-${hostTag()}-${dead}-0123456789abcdef.zip`,
+    ];
+    await mkdir(path.join(out, justKilled[0]!, 'shots'), { recursive: true });
+    await writeFile(path.join(out, justKilled[0]!, 'shots', '01_a.png'), Buffer.alloc(4096));
+    await writeFile(path.join(out, justKilled[1]!), 'half a zip');
+    const liveHere = `.tmp-${hostTag()}-${process.pid}-fedcba9876543210`;
+    const otherHost = `.tmp-0000abcd-${dead}-00000000deadbeef`; // its pid means nothing here
+    for (const name of [liveHere, otherHost]) await mkdir(path.join(out, name));
+
+    const result = await exportPackage((await makeFixture(out)).input);
+    expect((await readdir(out)).sort()).toEqual(
+      [liveHere, otherHost, path.basename(result.dir), path.basename(result.zipPath)].sort(),
     );
   });
 

@@ -36,6 +36,12 @@ function expectCleanCancel(run: HarnessRun, trigger: (e: PipelineEvent) => boole
   const runs = ws!.store().runs;
   expect(runs.listExecutions({ runId: run.runId! }).filter((e) => e.outcome === 'running')).toEqual([]);
   expect(runs.listSteps(run.runId!).filter((s) => s.status === 'running')).toEqual([]);
+  // …and what was in flight is journaled as interrupted, never as failed: a cancel is not a failure (a 'failed' row
+  // would be listed as a shot error and retried as one).
+  expect(runs.listSteps(run.runId!).filter((s) => s.status === 'failed')).toEqual([]);
+  const executions = runs.listExecutions({ runId: run.runId! });
+  expect(executions.filter((e) => e.outcome === 'failed')).toEqual([]);
+  expect(executions.filter((e) => e.outcome === 'interrupted').length).toBeGreaterThan(0);
 }
 
 async function resumeToCompletion(runId: string): Promise<string[]> {

@@ -423,7 +423,9 @@ describe('crash recovery across processes', () => {
     raw.pragma('user_version = 99');
     raw.close();
     expect(() => openStore()).toThrow(StoreError);
-    expect(() => openStore()).toThrow(/schema version 99, newer than this StoryCore build understands \(1\)/);
+    expect(() => openStore()).toThrow(
+      new RegExp(`schema version 99, newer than this StoryCore build understands \\(${SCHEMA_VERSION}\\)`),
+    );
   });
 
   const WRITER_SCRIPT = `

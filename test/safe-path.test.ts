@@ -7,7 +7,13 @@ import { abortWith } from '../src/core/abort.js';
 import { CancelledError, ValidationError } from '../src/core/errors.js';
 import { writeFileAtomic } from '../src/core/fs-atomic.js';
 import { isInside, safeJoin } from '../src/core/safe-path.js';
-import { compactTimestamp, exportFolderName, shotFilePath } from '../src/stages/export/safe-path.js';
+import { SHOT_ID_PATTERN } from '../src/project/schema.js';
+import {
+  assertSafeId,
+  compactTimestamp,
+  exportFolderName,
+  shotFilePath,
+} from '../src/stages/export/safe-path.js';
 
 const root = path.resolve('/srv/exports/run');
 
@@ -72,6 +78,17 @@ describe('export names', () => {
       expect(() => exportFolderName(id, new Date(0)), id).toThrow(ValidationError);
     }
     expect(() => shotFilePath(-1, 'ok', 1)).toThrow(ValidationError);
+  });
+
+  it('rejects ids holding ".." although the character rules alone would let them through', () => {
+    // Each starts with a letter and uses only [A-Za-z0-9._-]: only the explicit ".." rule stops them.
+    for (const id of ['a..b', 'v1..2', 'x..']) {
+      expect(SHOT_ID_PATTERN.test(id), id).toBe(true);
+      expect(() => assertSafeId(id, 'shot id'), id).toThrow(/is not safe as a file name .*no "\.\."/);
+      expect(() => shotFilePath(0, id, 1), id).toThrow(ValidationError);
+      expect(() => exportFolderName(id, new Date(0)), id).toThrow(ValidationError);
+    }
+    expect(() => assertSafeId('a.b-c_d', 'shot id')).not.toThrow();
   });
 
   it('names the folder <projectId>-<UTC basic timestamp>, with -N for later attempts', () => {

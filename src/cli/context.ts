@@ -61,6 +61,7 @@ export function openContext(io: {
       openService({
         workspace: opts.workspace,
         ...(opts.out !== undefined ? { outDir: opts.out } : {}),
+        onWarning: (message) => void stderr.write(`warning: ${message}\n`),
       }),
     exitCode: ExitCode.OK,
     close: () => void stdout.off('error', onStdoutError),
@@ -80,4 +81,12 @@ export function intAtLeast(name: string, min: number) {
 /** The installed package's root (from dist/cli/ or src/cli/ alike): package.json and examples/ live there. */
 export function packageRoot(): string {
   return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+}
+
+/** Option parser for paths: an empty one (`--workspace=`) would silently mean the current folder. */
+export function nonEmptyPath(name: string) {
+  return (value: string): string => {
+    if (value.trim() === '') throw new InvalidArgumentError(`${name} must not be empty`);
+    return value;
+  };
 }

@@ -5,6 +5,9 @@ import type {
 import type { importStoryCoreEngine as ImportStoryCoreEngine } from '../project/import-storycore-engine.js';
 import type { loadProjectFile as LoadProjectFile } from '../project/load.js';
 import type { writeProjectFile as WriteProjectFile } from '../project/write.js';
+import type { verifyPackage as VerifyPackage } from '../stages/export/verify-package.js';
+import type { collectGarbage as CollectGarbage } from '../store/workspace-gc.js';
+import type { WorkspaceStore, WorkspaceStoreOptions } from '../store/workspace-store.js';
 
 /*
  * What the commands call below the CLI, each loaded on first use. `storycore --version` and `--help` need only
@@ -43,4 +46,29 @@ export async function openService(
 ): Promise<SequenceGenerationService> {
   const { SequenceGenerationService: Service } = await import('../pipeline/sequence-generation-service.js');
   return new Service(options);
+}
+
+/** A workspace store (better-sqlite3), loaded on first use: `runs`, `status`, `unlock` and `gc` open it directly. */
+export async function openWorkspace(
+  workspace: string,
+  options: WorkspaceStoreOptions = {},
+): Promise<WorkspaceStore> {
+  const { openWorkspaceStore } = await import('../store/workspace-store.js');
+  return openWorkspaceStore(workspace, options);
+}
+
+/** `collectGarbage` from store/workspace-gc, loaded on first use. */
+export async function collectGarbage(
+  ...args: Parameters<typeof CollectGarbage>
+): ReturnType<typeof CollectGarbage> {
+  const { collectGarbage: collect } = await import('../store/workspace-gc.js');
+  return collect(...args);
+}
+
+/** `verifyPackage` from stages/export/verify-package (yauzl), loaded on first use. */
+export async function verifyPackage(
+  ...args: Parameters<typeof VerifyPackage>
+): ReturnType<typeof VerifyPackage> {
+  const { verifyPackage: verify } = await import('../stages/export/verify-package.js');
+  return verify(...args);
 }

@@ -6,8 +6,9 @@ import {
   registerProjectCommands,
   registerRunCommands,
   registerRunInfoCommands,
+  registerWorkspaceCommands,
 } from './commands/index.js';
-import { openContext, packageRoot } from './context.js';
+import { nonEmptyPath, openContext, packageRoot } from './context.js';
 import { reportError } from './errors.js';
 
 export { ExitCode } from './errors.js';
@@ -27,6 +28,7 @@ export async function main(
     .option(
       '-w, --workspace <dir>',
       'folder holding the run store (storycore.db) and artifacts',
+      nonEmptyPath('--workspace'),
       '.storycore',
     )
     .option(
@@ -48,6 +50,7 @@ export async function main(
   registerProjectCommands(program, ctx);
   registerRunInfoCommands(program, ctx);
   registerComfyUiCommands(program, ctx);
+  registerWorkspaceCommands(program, ctx);
 
   try {
     await program.parseAsync(argv as string[]);

@@ -1,4 +1,7 @@
+import { createHash } from 'node:crypto';
+import { readlinkSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
 
 /** True when a process with this pid exists (EPERM means it exists but belongs to someone else). */
 export function isProcessAlive(pid: number): boolean {
@@ -25,4 +28,32 @@ export async function isAbandoned(path: string, now = Date.now()): Promise<boole
   } catch {
     return false;
   }
+}
+
+let namespace: string | null | undefined;
+
+/**
+ * The pid namespace this process lives in (`pid:[4026531836]` on Linux), or null where there is none to read. Two
+ * processes can compare pids only inside one namespace: a container, or `unshare -p`, numbers its processes from 1
+ * again on the same hostname.
+ */
+export function pidNamespace(): string | null {
+  if (namespace !== undefined) return namespace;
+  try {
+    namespace = readlinkSync('/proc/self/ns/pid');
+  } catch {
+    namespace = null;
+  }
+  return namespace;
+}
+
+/**
+ * 8 hex digits naming where pids of this process mean something: the hostname and the pid namespace. Temporaries
+ * carry it, so a sweep knows which dead-pid temporaries are certainly its own host's.
+ */
+export function hostTag(): string {
+  return createHash('sha256')
+    .update(`${hostname()}\0${pidNamespace() ?? ''}`)
+    .digest('hex')
+    .slice(0, 8);
 }

@@ -1,8 +1,10 @@
-import { stat } from 'node:fs/promises';
 import { StoreError } from '../core/errors.js';
 import { composeNegativePrompt, composeShotPrompt } from '../project/prompt.js';
 import { resolveGlobalSeed } from '../project/seeds.js';
 import type { ExportFrame, PngFile } from '../stages/export/index.js';
+// Light (no sharp, no yazl): an unchanged rerun checks the export it reuses with these.
+import { verifyExport } from '../stages/export/manifest.js';
+import { verifyZip } from '../stages/export/verify-zip.js';
 import type { QaReport } from '../stages/qa/index.js';
 import type { RunContext } from './run-context.js';
 import type { SheetResult } from './sheet-steps.js';
@@ -15,14 +17,17 @@ export interface ExportOutput {
 
 /**
  * Stage 5: the `export` step. Its inputs are the hashes of everything packaged, so it reruns exactly when a frame,
- * the sheet, the QA report or the destination changed — or when the folder it wrote was deleted.
+ * the sheet, the QA report or the destination changed — or when the export it wrote is gone or damaged. A reused
+ * export is checked against its manifest first: every listed file present with its size, in the folder and in the
+ * zip (whose central directory a truncation destroys); with `verify`, every sha256 and CRC too. A damaged one is
+ * written again (under a new name: the damaged one is left for the user to look at), never reported as success.
  */
 export async function runExportStep(
   ctx: RunContext,
   sheet: SheetResult,
   shots: readonly ShotOutcome[],
   qaReport: QaReport,
-  options: { outDir: string; projectHash: string; startedAt: number },
+  options: { outDir: string; projectHash: string; startedAt: number; verify?: boolean },
 ): Promise<ExportOutput> {
   const { project, backend, artifacts, progress, now } = ctx;
   ctx.stages.start('export');
@@ -39,12 +44,12 @@ export async function runExportStep(
         backend: [backend.name, backend.version],
       },
       stillValid: async (output) => {
-        try {
-          await stat(output.zipPath);
-          return (await stat(output.dir)).isDirectory();
-        } catch {
-          return false;
-        }
+        const check = { hashes: options.verify ?? false, signal: ctx.signal };
+        const problems = [
+          ...(await verifyExport(output.dir, check)),
+          ...(await verifyZip(output.zipPath, check)),
+        ];
+        return problems.length === 0;
       },
       execute: async (attemptSignal) => {
         // Files, not bytes: the export copies each frame from the store and decodes it once, so memory does not

@@ -36,6 +36,11 @@ export interface PipelineOptions {
   failFast?: boolean;
   /** Ignore memoised results from earlier runs. @default false */
   fresh?: boolean;
+  /**
+   * Hash every file of a reused export (folder and zip) against its manifest, instead of checking that each is
+   * present with its size. @default false
+   */
+  verify?: boolean;
   qaThresholds?: Partial<QaThresholds>;
   /** Regenerations per failing shot when fixes are not enough. @default 2 */
   regenerateBudget?: number;
@@ -112,6 +117,16 @@ export async function runPipeline(project: Project, options: PipelineOptions): P
         options: { project, outDir: options.outDir, failFast: options.failFast ?? false },
       });
   const runId = run.id;
+  // The lease: renewed while this process works on the run, so other processes can tell it from one that died
+  // (see LeasePolicy). A failed renewal (a busy database) is only a missed beat; the lease allows a few.
+  const heartbeat = setInterval(() => {
+    try {
+      store.renewLease(runId);
+    } catch {
+      // missed beat
+    }
+  }, store.lease.heartbeatMs);
+  heartbeat.unref();
   // Listened to only once the run exists: creating or claiming it may throw (a conflict, an unknown run), and the
   // finally below that removes the listener is not reached from there.
   if (outer.aborted) onOuterAbort();
@@ -229,6 +244,7 @@ export async function runPipeline(project: Project, options: PipelineOptions): P
       outDir: options.outDir,
       projectHash,
       startedAt: started,
+      ...(options.verify === undefined ? {} : { verify: options.verify }),
     });
     progress.complete();
     return finished('succeeded', exported);
@@ -260,6 +276,7 @@ export async function runPipeline(project: Project, options: PipelineOptions): P
     });
     throw error;
   } finally {
+    clearInterval(heartbeat);
     silenced = outer.aborted;
     outer.removeEventListener('abort', onOuterAbort);
   }

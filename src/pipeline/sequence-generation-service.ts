@@ -10,6 +10,7 @@ import { createDraftBackend } from '../backends/draft/index.js';
 import type { ImageBackend } from '../backends/types.js';
 import type { Project, ProjectInput } from '../project/schema.js';
 import { validateProject } from '../project/validate.js';
+import { assertUsableDir } from '../core/usable-dir.js';
 import { openWorkspaceStore, type WorkspaceStore } from '../store/workspace-store.js';
 import type { RunRecord, StepRecord } from '../store/run-store.js';
 import { shotFilePath } from '../stages/export/safe-path.js';
@@ -61,6 +62,8 @@ export interface GenerateSequenceOptions {
   concurrency?: number;
   /** @default false */
   fresh?: boolean;
+  /** Hash every file of a reused export against its manifest (presence and sizes are always checked). @default false */
+  verify?: boolean;
   /** @default false */
   failFast?: boolean;
   /** Continue this run id (resume). */
@@ -76,6 +79,8 @@ export interface SequenceGenerationServiceOptions {
   outDir?: string;
   /** Backend used when a call names none. @default the embedded draft renderer */
   backend?: ImageBackend;
+  /** Told about what deserves a line to the user without being an error. @default process.emitWarning */
+  onWarning?: (message: string) => void;
 }
 
 const STEP_STAGE: Record<string, PipelineStage> = {
@@ -98,17 +103,28 @@ export class SequenceGenerationService {
   readonly outDir: string;
   private backend: ImageBackend | undefined;
   private swept: Promise<void> | undefined;
+  private readonly onWarning: ((message: string) => void) | undefined;
 
   constructor(options: SequenceGenerationServiceOptions = {}) {
     this.workspace = resolve(options.workspace ?? '.storycore');
     this.outDir = resolve(options.outDir ?? 'exports');
     this.backend = options.backend;
+    this.onWarning = options.onWarning;
+  }
+
+  /**
+   * Fails fast (ValidationError) when the workspace or the export folder (`null`: not checked) cannot be used (a
+   * file, not writable), before any work: `generateSequence` and `resume` call it first.
+   */
+  async assertUsablePaths(outDir: string | null = this.outDir): Promise<void> {
+    await assertUsableDir(this.workspace, 'workspace');
+    if (outDir !== null) await assertUsableDir(outDir, 'out');
   }
 
   /** The workspace store, opened on first use (stale runs of dead processes are marked interrupted then). */
   getStore(): WorkspaceStore {
     if (!this.store) {
-      this.store = openWorkspaceStore(this.workspace);
+      this.store = openWorkspaceStore(this.workspace, this.onWarning ? { onWarning: this.onWarning } : {});
       this.store.runs.markStaleRunsInterrupted();
     }
     return this.store;
@@ -133,6 +149,7 @@ export class SequenceGenerationService {
     options: GenerateSequenceOptions = {},
   ): Promise<GenerationResults | null> {
     const validated = toProject(project);
+    await this.assertUsablePaths(options.outDir ? resolve(options.outDir) : this.outDir);
     const retryPolicy = policyFromOptions(
       {
         ...(options.retryAttempts === undefined ? {} : { retryAttempts: options.retryAttempts }),
@@ -165,6 +182,7 @@ export class SequenceGenerationService {
         signal: controller.signal,
         ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
         ...(options.fresh === undefined ? {} : { fresh: options.fresh }),
+        ...(options.verify === undefined ? {} : { verify: options.verify }),
         ...(options.failFast === undefined ? {} : { failFast: options.failFast }),
         ...(options.runId === undefined ? {} : { runId: options.runId }),
         onEvent: (event) => {
@@ -198,6 +216,7 @@ export class SequenceGenerationService {
     runId: string,
     options: Omit<GenerateSequenceOptions, 'runId'> = {},
   ): Promise<GenerationResults | null> {
+    await assertUsableDir(this.workspace, 'workspace');
     const run = this.getRun(runId);
     const snapshot = (run.options as { project?: unknown; outDir?: string; failFast?: boolean }) ?? {};
     return this.generateSequence(snapshot.project as ProjectInput, {

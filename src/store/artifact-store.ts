@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { throwIfAborted } from '../core/abort.js';
 import { hashFile, sha256Hex } from '../core/hash.js';
@@ -32,8 +32,11 @@ export function assertSha256(sha: string): void {
   }
 }
 
-/** `<62 hex>.tmp-<pid>-<hex>`: a put's temporary file, tagged with the writing process. */
-const TEMP_NAME = /^[0-9a-f]{62}\.tmp-(\d+)-[0-9a-f]+$/;
+/**
+ * `<62 hex>.tmp-<pid>-<hex>`: a put's temporary file, tagged with the writing process; `<62 hex>.gc-<pid>`: an
+ * artifact a gc had set aside for removal when it died.
+ */
+const TEMP_NAME = /^[0-9a-f]{62}\.(?:tmp-(\d+)-[0-9a-f]+|gc-(\d+))$/;
 
 /**
  * Content-addressed artifact folder: the bytes with sha256 `abcdef…` live at `<root>/ab/cdef…`.
@@ -59,7 +62,9 @@ export class ArtifactStore {
     throwIfAborted(options.signal);
     const sha = sha256Hex(bytes);
     const path = this.pathOf(sha);
-    if (await this.#holds(path, bytes)) return sha;
+    // Already there: touched, so that a `gc` running meanwhile sees a fresh file and leaves it to the step that is
+    // about to journal it (see collectUnreferenced). If gc took it between the check and the touch, write it again.
+    if ((await this.#holds(path, bytes)) && (await touch(path))) return sha;
     throwIfAborted(options.signal);
     const dir = join(this.root, sha.slice(0, 2));
     const temp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -103,7 +108,7 @@ export class ArtifactStore {
       if (!/^[0-9a-f]{2}$/.test(shard)) continue;
       for (const name of await readdir(join(this.root, shard))) {
         const match = TEMP_NAME.exec(name);
-        if (!match || isProcessAlive(Number(match[1]))) continue;
+        if (!match || isProcessAlive(Number(match[1] ?? match[2]))) continue;
         const path = join(this.root, shard, name);
         if (!(await isAbandoned(path))) continue;
         await rm(path, { force: true });
@@ -111,6 +116,61 @@ export class ArtifactStore {
       }
     }
     return removed;
+  }
+
+  /**
+   * Removes every artifact not in `referenced` whose file was last written before `writtenBefore` (ms since the
+   * epoch). Returns how many files and bytes went (or would go, with `dryRun`).
+   *
+   * Safe beside live runs: a run stores an artifact (put) and only then journals it, so an artifact a live run is
+   * about to journal is unreferenced for a moment. Every put writes or touches the file, and gc only removes files
+   * older than `writtenBefore`; a file is first renamed aside and its age checked again, so a put that touched it in
+   * between is seen (the file is put back), and a put that comes after the rename finds no file and writes it anew.
+   */
+  async collectUnreferenced(
+    referenced: ReadonlySet<string>,
+    options: ArtifactCallOptions & { writtenBefore: number; dryRun?: boolean },
+  ): Promise<{ files: number; bytes: number }> {
+    let shards: string[];
+    try {
+      shards = await readdir(this.root);
+    } catch {
+      return { files: 0, bytes: 0 };
+    }
+    let files = 0;
+    let bytes = 0;
+    for (const shard of shards.sort()) {
+      throwIfAborted(options.signal);
+      if (!/^[0-9a-f]{2}$/.test(shard)) continue;
+      for (const name of await readdir(join(this.root, shard))) {
+        const sha = shard + name;
+        if (!SHA256.test(sha) || referenced.has(sha)) continue;
+        const path = join(this.root, shard, name);
+        const info = await stat(path).catch(() => undefined);
+        if (!info?.isFile() || info.mtimeMs >= options.writtenBefore) continue;
+        if (options.dryRun) {
+          files++;
+          bytes += info.size;
+          continue;
+        }
+        const aside = `${path}.gc-${process.pid}`;
+        try {
+          await rename(path, aside);
+        } catch {
+          continue; // gone already (another gc, a damaged-file removal)
+        }
+        const again = await stat(aside);
+        if (again.mtimeMs >= options.writtenBefore) {
+          // A put touched it in the meantime: it is being journaled, put it back (unless the put rewrote it).
+          await rename(aside, path).catch(() => rm(aside, { force: true }));
+          continue;
+        }
+        await rm(aside, { force: true });
+        files++;
+        bytes += again.size;
+      }
+    }
+    return { files, bytes };
   }
 
   /** The artifact's bytes; NotFoundError when missing, StoreError when the file no longer matches its hash. */
@@ -214,6 +274,17 @@ export class ArtifactStore {
     } catch {
       return false;
     }
+  }
+}
+
+/** Sets the file's times to now; false when the file is gone. */
+async function touch(path: string): Promise<boolean> {
+  const now = new Date();
+  try {
+    await utimes(path, now, now);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -4,10 +4,14 @@ export type {
   ExecutionFilter,
   ExecutionOutcome,
   ExecutionRecord,
+  LeasePolicy,
   ListEventsOptions,
   ListExecutionsOptions,
   ListRunsOptions,
   NewEvent,
+  PruneRunsOptions,
+  PruneRunsResult,
+  RunHolder,
   RunRecord,
   RunStatus,
   RunStore,
@@ -17,8 +21,9 @@ export type {
   StepRecord,
   StepStatus,
   StoredError,
+  UnlockOptions,
 } from './run-store.js';
-export { RUN_STATUSES, TERMINAL_RUN_STATUSES } from './run-store.js';
+export { DEFAULT_LEASE, RUN_STATUSES, TERMINAL_RUN_STATUSES } from './run-store.js';
 export { SqliteRunStore } from './sqlite-run-store.js';
 export { isProcessAlive } from '../core/process-liveness.js';
 export type { SqliteRunStoreOptions } from './sqlite-run-store.js';
@@ -27,3 +32,5 @@ export type { ArtifactCallOptions, ArtifactGetOptions } from './artifact-store.j
 export { openWorkspaceStore } from './workspace-store.js';
 export type { WorkspaceStore, WorkspaceStoreOptions } from './workspace-store.js';
 export { SCHEMA_VERSION } from './migrations.js';
+export { collectGarbage } from './workspace-gc.js';
+export type { CollectGarbageOptions, CollectGarbageResult } from './workspace-gc.js';

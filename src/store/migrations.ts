@@ -85,6 +85,13 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (run_id, seq)
   ) WITHOUT ROWID;
   `,
+  // v2: the run lease. The live process renews `heartbeat_at` (ms since the epoch) every few seconds; a run whose
+  // lease has not been renewed for a while is dead whatever its pid and hostname say (pids are reused, containers
+  // get new hostnames). `pid_namespace` tells whether a pid may be checked here at all.
+  `
+  ALTER TABLE runs ADD COLUMN heartbeat_at INTEGER;
+  ALTER TABLE runs ADD COLUMN pid_namespace TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -26,6 +26,9 @@ export interface RunRow {
   result: string | null;
   pid: number | null;
   hostname: string | null;
+  /** Present from schema v2 on; a read-only connection to an older file has neither. */
+  heartbeat_at?: number | null;
+  pid_namespace?: string | null;
 }
 
 export interface StepRow {
@@ -84,6 +87,7 @@ export function runFromRow(row: RunRow): RunRecord {
   if (row.result !== null) run.result = JSON.parse(row.result) as unknown;
   if (row.pid !== null) run.pid = row.pid;
   if (row.hostname !== null) run.hostname = row.hostname;
+  if (typeof row.heartbeat_at === 'number') run.heartbeatAt = new Date(row.heartbeat_at).toISOString();
   return run;
 }
 

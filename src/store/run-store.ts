@@ -62,6 +62,55 @@ export interface RunRecord {
   /** Process that last set the run running; used to tell a live run from one left behind by a crash. */
   pid?: number;
   hostname?: string;
+  /** When the live process last renewed the run's lease (ISO 8601); see LeasePolicy. */
+  heartbeatAt?: string;
+}
+
+/**
+ * How a 'running' run proves it is alive: its process renews the lease every `heartbeatMs`; a lease not renewed for
+ * `staleAfterMs` (a few missed beats) marks the run dead whatever its pid and hostname say. Pids are reused (pid 1
+ * in every container) and hostnames change (each `docker run`), so neither can prove a run alive; on the same host
+ * and pid namespace a dead pid still proves it dead at once.
+ */
+export interface LeasePolicy {
+  /** @default 5000 */
+  heartbeatMs: number;
+  /** @default 20000 */
+  staleAfterMs: number;
+}
+
+export const DEFAULT_LEASE: LeasePolicy = { heartbeatMs: 5000, staleAfterMs: 20_000 };
+
+/** A 'running' run of a project and whether it still holds its lease. */
+export interface RunHolder {
+  run: RunRecord;
+  /** True while the lease is fresh (and, on this host, its process exists). */
+  live: boolean;
+  /** Ms since the lease was last renewed. */
+  heartbeatAgeMs: number;
+}
+
+export interface UnlockOptions {
+  /** Also release runs that still look live (their lease is fresh). @default false */
+  force?: boolean;
+}
+
+export interface PruneRunsOptions {
+  /** Newest runs kept per project (the newest succeeded run of each project is kept too). */
+  keepRuns: number;
+  /** Compute what would go without changing anything. @default false */
+  dryRun?: boolean;
+}
+
+export interface PruneRunsResult {
+  /** Runs whose rows (journal, executions, events) were dropped (or would be, on a dry run). */
+  droppedRuns: string[];
+  /** Memo rows dropped: results no kept run journaled, which a rerun would recompute. */
+  droppedMemo: number;
+  /** Every artifact still referenced by a kept run's journal or by a kept memo row. */
+  referenced: Set<string>;
+  /** Projects with a live run: nothing of theirs is dropped. */
+  liveProjects: string[];
 }
 
 export interface ListRunsOptions {
@@ -167,6 +216,19 @@ export interface RunStore {
   setRunStatus(id: string, status: RunStatus, options?: SetRunStatusOptions): RunRecord;
   /** Runs left 'running' by a process that is gone become 'interrupted'. Returns the ids changed. */
   markStaleRunsInterrupted(): string[];
+  /** The lease policy this store judges liveness by. */
+  readonly lease: LeasePolicy;
+  /** Renews this process's lease on a run it holds; false when the run is no longer this process's and running. */
+  renewLease(runId: string): boolean;
+  /** The project's 'running' runs, live or not. */
+  runHolders(projectId: string): RunHolder[];
+  /**
+   * Marks the project's 'running' runs interrupted (resumable), so another run may start. Refuses (ConflictError)
+   * a run that still looks live unless `force`. Returns the runs released.
+   */
+  unlockProject(projectId: string, options?: UnlockOptions): RunRecord[];
+  /** Drops the journal rows of runs not kept and the memo rows no kept run uses; see PruneRunsOptions. */
+  pruneRuns(options: PruneRunsOptions): PruneRunsResult;
   /** The newest run of the project that can be resumed, unless a newer run succeeded. */
   findLatestResumable(projectId: string): RunRecord | undefined;
 

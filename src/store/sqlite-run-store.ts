@@ -1,11 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { ConflictError, NotFoundError } from '../core/errors.js';
+import { ConflictError, NotFoundError, ValidationError } from '../core/errors.js';
 import { isProcessAlive } from '../core/process-liveness.js';
 import { runFromRow, toJson } from './rows.js';
 import type { RunRow } from './rows.js';
-import { TERMINAL_RUN_STATUSES } from './run-store.js';
+import { DEFAULT_LEASE, TERMINAL_RUN_STATUSES } from './run-store.js';
 import type {
   CreateRunInput,
+  LeasePolicy,
+  PruneRunsOptions,
+  PruneRunsResult,
+  RunHolder,
+  UnlockOptions,
   EventRecord,
   ExecutionFilter,
   ExecutionRecord,
@@ -24,9 +29,13 @@ import type {
 import { SqliteConnection } from './sqlite-connection.js';
 import type { SqliteConnectionOptions } from './sqlite-connection.js';
 import { SqliteEventLog } from './sqlite-event-log.js';
+import { pruneRuns } from './sqlite-prune.js';
 import { SqliteStepJournal } from './sqlite-step-journal.js';
 
-export type SqliteRunStoreOptions = SqliteConnectionOptions;
+export interface SqliteRunStoreOptions extends SqliteConnectionOptions {
+  /** How runs prove they are alive. @default DEFAULT_LEASE (renewed every 5 s, stale after 20 s) */
+  lease?: Partial<LeasePolicy>;
+}
 
 const RESUMABLE: readonly RunStatus[] = ['interrupted', 'cancelled', 'failed'];
 
@@ -45,20 +54,30 @@ function newRunId(now: Date): string {
  */
 export class SqliteRunStore implements RunStore {
   readonly path: string;
+  readonly lease: LeasePolicy;
   readonly #db: SqliteConnection;
   readonly #steps: SqliteStepJournal;
   readonly #events: SqliteEventLog;
 
-  private constructor(db: SqliteConnection) {
+  private constructor(db: SqliteConnection, lease: LeasePolicy) {
     this.#db = db;
     this.path = db.path;
+    this.lease = lease;
     this.#steps = new SqliteStepJournal(db);
     this.#events = new SqliteEventLog(db);
   }
 
-  /** Opens (creating and migrating when needed) the database file. */
+  /** Opens (creating and migrating when needed, unless `readonly`) the database file. */
   static open(options: SqliteRunStoreOptions): SqliteRunStore {
-    return new SqliteRunStore(SqliteConnection.open(options));
+    const lease = { ...DEFAULT_LEASE, ...options.lease };
+    if (!(lease.heartbeatMs > 0 && lease.staleAfterMs > 2 * lease.heartbeatMs)) {
+      // A lease that expires before a couple of beats could renew it would declare live runs dead.
+      throw new ValidationError(
+        `lease.staleAfterMs (${lease.staleAfterMs}) must exceed twice lease.heartbeatMs (${lease.heartbeatMs}), both > 0`,
+        [{ path: 'lease', message: 'staleAfterMs must be > 2 × heartbeatMs' }],
+      );
+    }
+    return new SqliteRunStore(SqliteConnection.open(options), lease);
   }
 
   createRun(input: CreateRunInput): RunRecord {
@@ -67,8 +86,9 @@ export class SqliteRunStore implements RunStore {
       const at = now.toISOString();
       const insert = this.#db.sql(
         `INSERT INTO runs (id, project_id, project_name, project_hash, backend, options, status, created_at, updated_at,
-                           pid, hostname)
-         VALUES (@id, @projectId, @projectName, @projectHash, @backend, @options, 'running', @at, @at, @pid, @hostname)
+                           pid, hostname, pid_namespace, heartbeat_at)
+         VALUES (@id, @projectId, @projectName, @projectHash, @backend, @options, 'running', @at, @at, @pid, @hostname,
+                 @pidNamespace, @beat)
          ON CONFLICT (id) DO NOTHING`,
       );
       const { projectId, projectName, projectHash, backend } = input;
@@ -76,7 +96,7 @@ export class SqliteRunStore implements RunStore {
       const row = { projectId, projectName, projectHash, backend, options: toJson(input.options), at };
       for (;;) {
         const id = newRunId(now); // a clash needs two runs in the same millisecond and the same 16 random bits
-        if (insert.run({ ...row, id, pid: process.pid, hostname: this.#db.hostname }).changes === 1) {
+        if (insert.run({ ...row, id, ...this.#owner(now.getTime()) }).changes === 1) {
           return this.#db.requireRun(id);
         }
       }
@@ -116,7 +136,7 @@ export class SqliteRunStore implements RunStore {
       const at = new Date().toISOString();
       const error = options.error === undefined ? null : toJson(options.error);
       const result = options.result === undefined ? null : toJson(options.result);
-      const params = { id, status, at, error, result, pid: process.pid, hostname: this.#db.hostname };
+      const params = { id, status, at, error, result, ...this.#owner(Date.parse(at)) };
       if (status === 'running') {
         const row = this.#db.sql('SELECT * FROM runs WHERE id = ?').get(id) as RunRow | undefined;
         // Resuming claims the run: not while its own process (or another run of the project) is still live.
@@ -127,7 +147,8 @@ export class SqliteRunStore implements RunStore {
              result = COALESCE(@result, result) WHERE id = @id`
         : // Resuming a run claims it for this process and clears the previous ending.
           `UPDATE runs SET status = @status, updated_at = @at, finished_at = NULL, error = NULL,
-             result = COALESCE(@result, result), pid = @pid, hostname = @hostname WHERE id = @id`;
+             result = COALESCE(@result, result), pid = @pid, hostname = @hostname, pid_namespace = @pidNamespace,
+             heartbeat_at = @beat WHERE id = @id`;
       if (this.#db.sql(sql).run(params).changes === 0) {
         throw new NotFoundError(`run ${id} not found in ${this.path}`, { details: { runId: id } });
       }
@@ -149,26 +170,84 @@ export class SqliteRunStore implements RunStore {
     return this.#db.write('markStaleRunsInterrupted', () => {
       const running = this.#db.sql(`SELECT * FROM runs WHERE status = 'running'`).all() as RunRow[];
       const stale = running.filter((row) => this.#isStale(row)).map((row) => row.id);
-      const at = new Date().toISOString();
-      const error = toJson({
-        code: 'interrupted',
-        message: 'the process running this run ended without finishing it',
-      });
-      for (const id of stale) {
-        this.#db
-          .sql(
-            `UPDATE runs SET status = 'interrupted', updated_at = ?, finished_at = ?, error = ? WHERE id = ?`,
-          )
-          .run(at, at, error, id);
-        this.#db
-          .sql(
-            `UPDATE executions SET outcome = 'interrupted', finished_at = ? WHERE run_id = ? AND outcome = 'running'`,
-          )
-          .run(at, id);
-        this.#db.sql(`DELETE FROM run_steps WHERE run_id = ? AND status = 'running'`).run(id);
-      }
+      this.#interrupt(stale, 'the process running this run ended without finishing it');
       return stale;
     });
+  }
+
+  renewLease(runId: string): boolean {
+    return this.#db.write('renewLease', () => {
+      const { changes } = this.#db
+        .sql(
+          `UPDATE runs SET heartbeat_at = @beat WHERE id = @id AND status = 'running' AND pid = @pid
+             AND hostname = @hostname AND pid_namespace IS @pidNamespace`,
+        )
+        .run({ id: runId, ...this.#owner(Date.now()) });
+      return changes === 1;
+    });
+  }
+
+  runHolders(projectId: string): RunHolder[] {
+    return this.#db.read('runHolders', () => {
+      const rows = this.#db
+        .sql(`SELECT * FROM runs WHERE project_id = ? AND status = 'running' ORDER BY seq`)
+        .all(projectId) as RunRow[];
+      const now = Date.now();
+      return rows.map((row) => ({
+        run: runFromRow(row),
+        live: !this.#isStale(row, now),
+        heartbeatAgeMs: Math.max(0, now - heartbeatOf(row)),
+      }));
+    });
+  }
+
+  unlockProject(projectId: string, options: UnlockOptions = {}): RunRecord[] {
+    return this.#db.write('unlockProject', () => {
+      const holders = this.runHolders(projectId);
+      const live = holders.filter((h) => h.live);
+      if (live.length > 0 && !options.force) {
+        const [first] = live as [RunHolder];
+        throw new ConflictError(
+          `run ${first.run.id} of project "${projectId}" looks live (${describeHolder(first)}); stop it first, ` +
+            'or unlock with --force if you know its process is gone',
+          { details: { projectId, runId: first.run.id } },
+        );
+      }
+      const ids = holders.map((h) => h.run.id);
+      this.#interrupt(ids, 'unlocked by `storycore unlock`: its process was taken to be gone');
+      return ids.map((id) => this.#db.requireRun(id));
+    });
+  }
+
+  pruneRuns(options: PruneRunsOptions): PruneRunsResult {
+    return this.#db.write('pruneRuns', () => {
+      const running = this.#db.sql(`SELECT * FROM runs WHERE status = 'running'`).all() as RunRow[];
+      const live = running.filter((row) => !this.#isStale(row));
+      return pruneRuns(this.#db, {
+        ...options,
+        liveProjects: new Set(live.map((row) => row.project_id)),
+        liveRuns: new Set(live.map((row) => row.id)),
+      });
+    });
+  }
+
+  /** Ends runs as interrupted: their in-flight executions closed, their 'running' journal rows dropped. */
+  #interrupt(ids: readonly string[], message: string): void {
+    const at = new Date().toISOString();
+    const error = toJson({ code: 'interrupted', message });
+    for (const id of ids) {
+      this.#db
+        .sql(
+          `UPDATE runs SET status = 'interrupted', updated_at = ?, finished_at = ?, error = ? WHERE id = ?`,
+        )
+        .run(at, at, error, id);
+      this.#db
+        .sql(
+          `UPDATE executions SET outcome = 'interrupted', finished_at = ? WHERE run_id = ? AND outcome = 'running'`,
+        )
+        .run(at, id);
+      this.#db.sql(`DELETE FROM run_steps WHERE run_id = ? AND status = 'running'`).run(id);
+    }
   }
 
   findLatestResumable(projectId: string): RunRecord | undefined {
@@ -239,19 +318,50 @@ export class SqliteRunStore implements RunStore {
     const rows = this.#db
       .sql(`SELECT * FROM runs WHERE project_id = ? AND status = 'running'`)
       .all(projectId) as RunRow[];
-    const live = rows.find((row) => !this.#isStale(row));
+    const now = Date.now();
+    const live = rows.find((row) => !this.#isStale(row, now));
     if (live) {
+      const holder: RunHolder = {
+        run: runFromRow(live),
+        live: true,
+        heartbeatAgeMs: now - heartbeatOf(live),
+      };
       throw new ConflictError(
-        `project "${projectId}" is already being generated by run ${live.id} (pid ${live.pid ?? '?'}` +
-          `${live.hostname ? ` on ${live.hostname}` : ''}); wait for it to finish or cancel it, then run again`,
+        `project "${projectId}" is already being generated by run ${live.id} (${describeHolder(holder)}); ` +
+          `wait for it to finish or cancel it, then run again. If its process is gone, the run counts as dead ` +
+          `${Math.ceil(Math.max(0, this.lease.staleAfterMs - holder.heartbeatAgeMs) / 1000)} s from now, or ` +
+          `\`storycore unlock ${projectId}\` releases it at once`,
         { details: { projectId, runId: live.id, pid: live.pid } },
       );
     }
   }
 
-  #isStale(row: RunRow): boolean {
-    // A pid only means something on the machine that wrote it; a run from another host is left alone.
-    if (row.hostname !== null && row.hostname !== this.#db.hostname) return false;
-    return row.pid === null || !isProcessAlive(row.pid);
+  /**
+   * Dead when its lease has not been renewed for staleAfterMs, whatever its pid says (a reused pid looks alive,
+   * another container's hostname looks foreign). While the lease is fresh, a pid can still prove the run dead
+   * sooner, but only where it means something: the same hostname and pid namespace.
+   */
+  #isStale(row: RunRow, now = Date.now()): boolean {
+    if (now - heartbeatOf(row) > this.lease.staleAfterMs) return true;
+    const here = row.hostname === this.#db.hostname && (row.pid_namespace ?? null) === this.#db.pidNamespace;
+    return here && (row.pid === null || !isProcessAlive(row.pid));
   }
+
+  /** The columns that say which process holds a run, and its lease renewed now. */
+  #owner(beat: number): { pid: number; hostname: string; pidNamespace: string | null; beat: number } {
+    return { pid: process.pid, hostname: this.#db.hostname, pidNamespace: this.#db.pidNamespace, beat };
+  }
+}
+
+/** A run's last renewal; rows from before the lease (schema v1) count from their last update. */
+function heartbeatOf(row: RunRow): number {
+  return typeof row.heartbeat_at === 'number' ? row.heartbeat_at : Date.parse(row.updated_at);
+}
+
+function describeHolder(holder: RunHolder): string {
+  const { run } = holder;
+  return (
+    `pid ${run.pid ?? '?'}${run.hostname ? ` on ${run.hostname}` : ''}, ` +
+    `lease renewed ${Math.round(holder.heartbeatAgeMs / 1000)} s ago`
+  );
 }

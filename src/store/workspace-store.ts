@@ -1,11 +1,21 @@
 import { join } from 'node:path';
 import { ArtifactStore } from './artifact-store.js';
+import type { LeasePolicy } from './run-store.js';
 import { SqliteRunStore } from './sqlite-run-store.js';
 import type { RunStore } from './run-store.js';
 
 export interface WorkspaceStoreOptions {
   /** @default 5000 */
   busyTimeoutMs?: number;
+  /**
+   * Open an existing workspace for reading only: nothing is created or written, and a missing one is a
+   * NotFoundError ("no workspace at …"). @default false
+   */
+  readonly?: boolean;
+  /** How runs prove they are alive. @default renewed every 5 s, stale after 20 s */
+  lease?: Partial<LeasePolicy>;
+  /** Told about what deserves a line to the user without being an error. @default process.emitWarning */
+  onWarning?: (message: string) => void;
 }
 
 export interface WorkspaceStore {

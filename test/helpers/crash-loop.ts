@@ -204,9 +204,13 @@ async function referenceRun(args: string[]): Promise<{ timeline: ReferenceTimeli
   };
 }
 
-/** What a user would do after a crash: ask `storycore runs` for the newest run (this also marks it interrupted). */
+/**
+ * What a user would do after a crash: ask `storycore runs` for the newest run. `runs` only reads, so a kill during
+ * start-up, before the workspace existed, is "no workspace at …" (exit 2): there is no run to resume yet.
+ */
 async function newestRunId(ws: string): Promise<string | undefined> {
   const listed = await runCli(['-w', ws, 'runs', '--json', '-n', '1']);
+  if (listed.code === 2 && listed.stderr.startsWith(`✖ no workspace at ${ws}`)) return undefined;
   if (listed.code !== 0)
     throw new Error(`storycore runs failed after a kill (exit ${listed.code}): ${listed.stderr}`);
   const [run] = parseJsonLines(listed.stdout);

@@ -2,3 +2,4 @@ export { registerRunCommands } from './run-commands.js';
 export { registerProjectCommands } from './project-commands.js';
 export { registerRunInfoCommands } from './run-info-commands.js';
 export { registerComfyUiCommands } from './comfyui-commands.js';
+export { registerWorkspaceCommands } from './workspace-commands.js';

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import type { ImageBackend } from '../../backends/types.js';
@@ -8,7 +9,7 @@ import type {
   GenerationResults,
   SequenceGenerationService,
 } from '../../pipeline/sequence-generation-service.js';
-import { intAtLeast, type CliContext, type GlobalOptions } from '../context.js';
+import { intAtLeast, nonEmptyPath, type CliContext, type GlobalOptions } from '../context.js';
 import { loadProjectFile } from '../engine.js';
 import { ExitCode } from '../errors.js';
 import { jsonLinesView, terminalView, type ProgressView } from '../progress-view.js';
@@ -17,6 +18,7 @@ interface RunOptions extends GlobalOptions, BackendFlags {
   out: string;
   concurrency?: number;
   fresh?: boolean;
+  verify?: boolean;
   failFast?: boolean;
   retryAttempts?: number;
   retryDelay?: number;
@@ -36,6 +38,7 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
     await runWithProgress(
       ctx,
       opts,
+      true,
       () => project.id,
       (svc, view, signal) =>
         withBackend(opts, project, baseDir, signal, (backend) =>
@@ -59,6 +62,7 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
     await runWithProgress(
       ctx,
       opts,
+      cmd.getOptionValueSource('out') === 'cli',
       // The run's project is known only to the store, which runWithProgress opens.
       (svc) => svc.getRun(runId).projectId,
       (svc, view, signal) => {
@@ -81,13 +85,14 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
 
 function addRunOptions(cmd: Command): Command {
   return addBackendOptions(cmd)
-    .option('-o, --out <dir>', 'where export folders and zips are written', 'exports')
+    .option('-o, --out <dir>', 'where export folders and zips are written', nonEmptyPath('--out'), 'exports')
     .option(
       '-c, --concurrency <n>',
       'shots in flight at once (default: backend capacity)',
       intAtLeast('--concurrency', 1),
     )
     .option('--fresh', 'ignore results of earlier runs and compute everything again')
+    .option('--verify', 'hash every file of a reused export against its manifest (sizes are always checked)')
     .option('--fail-fast', 'stop the run at the first shot that fails for good (default: the others finish)')
     .option(
       '--retry-attempts <n>',
@@ -121,6 +126,7 @@ async function withBackend<T>(
 function runOptions(opts: RunOptions): {
   concurrency?: number;
   fresh?: boolean;
+  verify?: boolean;
   failFast?: boolean;
   retryAttempts?: number;
   retryDelayMs?: number;
@@ -128,6 +134,7 @@ function runOptions(opts: RunOptions): {
   return {
     ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
     ...(opts.fresh ? { fresh: true } : {}),
+    ...(opts.verify ? { verify: true } : {}),
     ...(opts.failFast ? { failFast: true } : {}),
     ...(opts.retryAttempts !== undefined ? { retryAttempts: opts.retryAttempts } : {}),
     ...(opts.retryDelay !== undefined ? { retryDelayMs: opts.retryDelay } : {}),
@@ -142,6 +149,7 @@ function runOptions(opts: RunOptions): {
 async function runWithProgress(
   ctx: CliContext,
   opts: RunOptions,
+  outGiven: boolean,
   projectId: (svc: SequenceGenerationService) => string,
   start: (
     svc: SequenceGenerationService,
@@ -149,8 +157,11 @@ async function runWithProgress(
     signal: AbortSignal,
   ) => Promise<GenerationResults | null>,
 ): Promise<void> {
-  const view = ctx.streamJson(opts) ? jsonLinesView(ctx.write) : terminalView(ctx.stderr);
   const svc = await ctx.service(opts);
+  // Before any work (and before the store is opened): an --out or a workspace that is a file fails here, not
+  // after the whole pipeline ran. A resume without --out exports where the run started, checked by the service.
+  await svc.assertUsablePaths(opts.out !== undefined && outGiven ? resolve(opts.out) : null);
+  const view = ctx.streamJson(opts) ? jsonLinesView(ctx.write) : terminalView(ctx.stderr);
   const controller = new AbortController();
   let interrupts = 0;
   let cancelCode: number = ExitCode.CANCELLED;

@@ -1,5 +1,17 @@
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { NotFoundError } from '../../core/errors.js';
+import type { WorkspaceStore } from '../../store/index.js';
 import { intAtLeast, type CliContext, type GlobalOptions } from '../context.js';
+import { openWorkspace } from '../engine.js';
+
+/**
+ * The workspace opened read-only: a mistyped `-w` says "no workspace at …" (exit 2) instead of creating a folder
+ * and a database there, and reading never writes (stale runs are marked interrupted by the next writer).
+ */
+function openForReading(opts: GlobalOptions): Promise<WorkspaceStore> {
+  return openWorkspace(resolve(opts.workspace), { readonly: true });
+}
 
 /** Adds `runs` and `status`: read-only views of the run store, as text lines or as JSON with --json. */
 export function registerRunInfoCommands(program: Command, ctx: CliContext): void {
@@ -12,11 +24,9 @@ export function registerRunInfoCommands(program: Command, ctx: CliContext): void
     .option('-n, --limit <n>', 'how many', intAtLeast('--limit', 1), 20)
     .action(async (o: { project?: string; limit: number }, cmd: Command) => {
       const opts = cmd.optsWithGlobals<GlobalOptions>();
-      const svc = await ctx.service(opts);
+      const ws = await openForReading(opts);
       try {
-        const runs = svc
-          .getStore()
-          .runs.listRuns({ ...(o.project ? { projectId: o.project } : {}), limit: o.limit });
+        const runs = ws.runs.listRuns({ ...(o.project ? { projectId: o.project } : {}), limit: o.limit });
         // One object a line rather than an array: the same JSON-lines shape generate and resume print.
         if (ctx.jsonMode(opts)) for (const r of runs) out(JSON.stringify(r));
         else if (runs.length === 0) out('no runs yet');
@@ -26,7 +36,7 @@ export function registerRunInfoCommands(program: Command, ctx: CliContext): void
               `${r.id}  ${r.status.padEnd(11)} ${r.projectId.padEnd(20)} ${r.createdAt}${r.error ? `  ${r.error.message.slice(0, 60)}` : ''}`,
             );
       } finally {
-        svc.close();
+        ws.close();
       }
     });
 
@@ -36,10 +46,15 @@ export function registerRunInfoCommands(program: Command, ctx: CliContext): void
     .argument('<run>', 'run id')
     .action(async (runId: string, _o: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals<GlobalOptions>();
-      const svc = await ctx.service(opts);
+      const ws = await openForReading(opts);
       try {
-        const run = svc.getRun(runId);
-        const steps = svc.getStore().runs.listSteps(runId);
+        const run = ws.runs.getRun(runId);
+        if (run === undefined) {
+          throw new NotFoundError(`no run with id "${runId}" in ${resolve(opts.workspace)}`, {
+            details: { runId },
+          });
+        }
+        const steps = ws.runs.listSteps(runId);
         if (ctx.jsonMode(opts)) {
           out(JSON.stringify({ ...run, steps }));
           return;
@@ -60,10 +75,14 @@ export function registerRunInfoCommands(program: Command, ctx: CliContext): void
           { export?: { dir: string; zipPath: string } | null; overallScore?: number } | undefined;
         if (result?.overallScore !== undefined) out(`QA overall: ${result.overallScore}/100`);
         if (result?.export) out(`export: ${result.export.dir}`);
-        if (run.status !== 'succeeded' && run.status !== 'running')
+        // Read-only: a run whose process died is still 'running' on disk until the next writer marks it.
+        const holder = ws.runs.runHolders(run.projectId).find((h) => h.run.id === run.id);
+        if (holder && !holder.live)
+          out(`its process is gone (lease last renewed ${Math.round(holder.heartbeatAgeMs / 1000)} s ago)`);
+        if (run.status !== 'succeeded' && (run.status !== 'running' || (holder && !holder.live)))
           out(`resume with: storycore resume ${run.id}`);
       } finally {
-        svc.close();
+        ws.close();
       }
     });
 }
