@@ -87,6 +87,23 @@ async function httpError(status: number): Promise<unknown> {
   return Object.assign(new Error(`Request failed with status code ${status}`), { response });
 }
 
+/** A real `read ECONNRESET`: a loopback server answers the first bytes with a TCP reset. */
+async function resetByPeer(): Promise<unknown> {
+  const resetter = createNetServer((socket) => socket.once('data', () => socket.resetAndDestroy()));
+  await new Promise<void>((resolve) => resetter.listen(0, '127.0.0.1', resolve));
+  const address = resetter.address();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  try {
+    return await new Promise((resolve, reject) => {
+      const socket = connect(address.port, '127.0.0.1', () => socket.write('hello'));
+      socket.on('error', reject);
+      socket.on('close', () => resolve(socket));
+    });
+  } finally {
+    resetter.close();
+  }
+}
+
 function errno(code: string, message = `${code.toLowerCase()} happened`): Error {
   return Object.assign(new Error(`${message} (${code})`), { code });
 }
@@ -158,6 +175,14 @@ const rows: Row[] = [
     'retry',
   ],
   ['ECONNRESET', () => errno('ECONNRESET', 'read'), T, ErrorCode.BACKEND_UNREACHABLE, 'medium', 'retry'],
+  [
+    'a real ECONNRESET from a loopback server that resets the connection',
+    () => caught(resetByPeer),
+    T,
+    ErrorCode.BACKEND_UNREACHABLE,
+    'medium',
+    'retry',
+  ],
   ['ETIMEDOUT', () => errno('ETIMEDOUT', 'connect'), T, ErrorCode.TIMEOUT, 'medium', 'retry'],
   ['EPIPE', () => errno('EPIPE', 'write'), T, ErrorCode.BACKEND_UNREACHABLE, 'medium', 'retry'],
   ['ENOTFOUND', () => errno('ENOTFOUND', 'getaddrinfo'), T, ErrorCode.BACKEND_UNREACHABLE, 'medium', 'retry'],
@@ -263,6 +288,9 @@ const rows: Row[] = [
     'medium',
     'retry',
   ],
+  // 501 Not Implemented and 505 HTTP Version Not Supported are 5xx, but asking again can never succeed.
+  ['HTTP 501 on a real response', () => httpError(501), P, ErrorCode.BACKEND_REJECTED, 'high', 'skip'],
+  ['HTTP 505 on a real response', () => httpError(505), P, ErrorCode.BACKEND_REJECTED, 'high', 'skip'],
   ['HTTP 500 on a real response', () => httpError(500), T, ErrorCode.BACKEND_FAILED, 'medium', 'retry'],
   ['HTTP 502 on a real response', () => httpError(502), T, ErrorCode.BACKEND_FAILED, 'medium', 'retry'],
   ['HTTP 503 on a real response', () => httpError(503), T, ErrorCode.BACKEND_FAILED, 'medium', 'retry'],
@@ -461,6 +489,15 @@ describe('error classification table', () => {
     expect(result.severity).toBe(severity);
     expect(isTemporaryError(error)).toBe(kind === 'temporary');
     expect(isPermanentError(error)).toBe(kind === 'permanent' || kind === 'unknown');
+  });
+
+  it('decides ECONNRESET from its errno code, whatever the message says', async () => {
+    // A message that names no network word: only the `code` property can make this retryable.
+    const bare = Object.assign(new Error('the stream ended early'), { code: 'ECONNRESET' });
+    expect(classifyError(bare)).toMatchObject({ kind: 'temporary', reason: 'errno ECONNRESET' });
+    const real = await caught(resetByPeer);
+    expect((real as { code?: unknown }).code).toBe('ECONNRESET');
+    expect(classifyError(real)).toMatchObject({ retryable: true, reason: 'errno ECONNRESET' });
   });
 
   it('has at least 30 rows', () => {
