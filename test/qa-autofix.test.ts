@@ -149,6 +149,30 @@ describe('autofixFrame regenerates only when fixes fail, within the budget', () 
     expect(result.attempts[0]!.kind).toBe('fix');
   });
 
+  it('keeps the best frame so far when a regeneration scores worse (a fixed dim frame is not swapped for black)', async () => {
+    // Dim enough that one fix pass brings it to ~55 without passing; the backend then returns worse frames.
+    const dim = await damaged((s) => s.linear(0.1, 0));
+    const worse = [0, 20].map((v) => createRaster(480, 270, Buffer.alloc(480 * 270 * 3, v)));
+    const result = await autofixFrame(dim, dna, {
+      maxFixPasses: 1,
+      regenerateBudget: worse.length,
+      regenerate: (attempt) => Promise.resolve({ raster: worse[attempt - 1]!, seed: 500 + attempt }),
+    });
+    const firstRegen = result.attempts.findIndex((a) => a.kind === 'regenerate');
+    const bestBefore = result.attempts[firstRegen - 1]!;
+    expect(bestBefore).toMatchObject({ kind: 'fix', kept: true });
+    expect(bestBefore.after.score).toBeGreaterThan(40);
+    expect(result.regenerations).toBe(worse.length);
+    // Nothing that came from a regeneration beat the fixed dim frame, so none of it is kept.
+    for (const a of result.attempts.slice(firstRegen)) {
+      expect(a.after.score).toBeLessThan(bestBefore.after.score);
+      expect(a.kept).toBe(false);
+    }
+    expect(result.final).toEqual(bestBefore.after);
+    expect(result.seed).toBeUndefined();
+    expect(result.autofixApplied).toBe(true);
+  });
+
   it('stops at the budget when regenerations keep failing', async () => {
     let calls = 0;
     const result = await autofixFrame(flatGrey(), dna, {
