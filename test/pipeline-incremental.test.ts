@@ -14,6 +14,7 @@ import {
   shotId,
   withPanelPrompt,
   withShotPrompt,
+  withShotSeed,
   withStylePrompt,
 } from './helpers/project-factory.js';
 import { allStepIds, sheetStepIds, shotStepIds, sorted } from './helpers/step-ids.js';
@@ -27,6 +28,8 @@ const withOwnPanels = makeProject({
   panels: Array.from({ length: 9 }, (_, i) => `study ${i + 1} of the lighthouse, its keeper and the sea`),
 });
 const allShots = base.shots.map((s) => s.id);
+/** Shot 3 pins its own seed (the case a user edits by hand to get another take). */
+const pinned = withShotSeed(base, shotId(3), 4242);
 
 const workspaces: TempWorkspace[] = [];
 afterEach(async () => {
@@ -73,6 +76,12 @@ const changes: Change[] = [
     expected: [...shotStepIds([shotId(1)]), 'export'],
   },
   {
+    change: 'the pinned seed of shot 3',
+    from: pinned,
+    edit: (p) => withShotSeed(p, shotId(3), 4243),
+    expected: [...shotStepIds([shotId(3)]), 'export'],
+  },
+  {
     // A new sheet means a new reference and palette for every shot: all of them are redrawn.
     change: 'the prompt of sheet panel 3',
     from: withOwnPanels,
@@ -113,6 +122,12 @@ describe('rerunning a project after a change', () => {
         if (!expected.includes(`qa:${shot.shotId}`)) expect(shot.frameSha256).toBe(before.frameSha256);
       }
       if (expected.includes('export') && !fresh) expect(second.export!.dir).not.toBe(first.export!.dir);
+      // What the manifest reports is what was drawn: every shot's seed is the edited project's.
+      if (second.export) {
+        const manifest = await manifestOf(second.export.dir);
+        const reported = Object.fromEntries(manifest.seeds.shots.map((s) => [s.shotId, s.seed]));
+        for (const shot of second.shots) expect(reported[shot.shotId]).toBe(shot.seed);
+      }
     },
   );
 

@@ -81,6 +81,15 @@ export function withShotPrompt(project: Project, id: string, prompt: string): Pr
   });
 }
 
+/** A copy of `project` where one shot pins its own seed. */
+export function withShotSeed(project: Project, id: string, seed: number): Project {
+  if (!project.shots.some((s) => s.id === id)) throw new Error(`no shot ${id} in project ${project.id}`);
+  return projectSchema.parse({
+    ...project,
+    shots: project.shots.map((s) => (s.id === id ? { ...s, seed } : s)),
+  });
+}
+
 /** A copy of `project` with another style prompt. */
 export function withStylePrompt(project: Project, prompt: string): Project {
   return projectSchema.parse({ ...project, style: { ...project.style, prompt } });
