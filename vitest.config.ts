@@ -5,6 +5,8 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     // test/comfyui-real needs a ComfyUI at COMFYUI_URL: `npm run test:comfyui` (vitest.comfyui.config.ts) runs it.
     exclude: [...configDefaults.exclude, 'test/comfyui-real/**'],
+    // Rebuilds dist/ when src/ changed since: the CLI and crash tests spawn the compiled CLI.
+    globalSetup: ['test/global-setup.ts'],
     // Image and SQLite tests are CPU-bound; the machine has 2 cores.
     pool: 'forks',
     testTimeout: 60_000,

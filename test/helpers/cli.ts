@@ -1,5 +1,5 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -8,17 +8,32 @@ import { fileURLToPath } from 'node:url';
 
 /**
  * Spawning the real `storycore` executable (bin/storycore.js → dist/cli/main.js), as a user or CI would. The CLI
- * runs from the compiled dist/, so `npm run build` must have run after the last change to src/ (`npm ci` does it).
+ * runs from the compiled dist/; vitest's global setup (test/global-setup.ts) rebuilds it when src/ changed since.
  */
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI_BIN = join(REPO_ROOT, 'bin', 'storycore.js');
-const COMPILED_MAIN = join(REPO_ROOT, 'dist', 'cli', 'main.js');
+export const COMPILED_MAIN = join(REPO_ROOT, 'dist', 'cli', 'main.js');
 
-/** Fails with an actionable message when the CLI was never compiled. */
+/** When anything under src/ last changed (ms since the epoch): a dist/ older than this is stale. */
+export function newestSourceChange(dir = join(REPO_ROOT, 'src')): number {
+  let newest = statSync(dir).mtimeMs; // a deleted file changes its folder's mtime
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestSourceChange(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/** Fails with an actionable message when the CLI was never compiled, or compiled before the last change to src/. */
 export function assertCliBuilt(): void {
   if (!existsSync(COMPILED_MAIN)) {
     throw new Error(`${COMPILED_MAIN} is missing: run \`npm run build\` before the CLI tests`);
+  }
+  if (statSync(COMPILED_MAIN).mtimeMs < newestSourceChange()) {
+    throw new Error(
+      `${COMPILED_MAIN} is older than src/: run \`npm run build\` (the tests would check stale code)`,
+    );
   }
 }
 
