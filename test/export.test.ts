@@ -217,10 +217,11 @@ async function makeFixture(
   options.mutate?.(frames);
   const qaReport: QaReport = {
     overallScore: shots.reduce((s, x) => s + x.score, 0) / shots.length,
-    shotScores: shots.map((s) => ({ shotId: s.shotId, score: s.score, issues: s.issues })),
+    shotScores: shots.map((s) => ({ shotId: s.shotId, score: s.score, issues: s.issues, passed: s.passed })),
     autofixApplied: shots.some((s) => s.autofixApplied),
     passed: shots.every((s) => s.passed),
     shots,
+    shotsWithoutFrame: [],
     thresholds: { minScore: 70, maxPaletteDrift: 12 },
   };
   return {

@@ -64,6 +64,38 @@ describe('an abort from inside a backend, with no cancel', () => {
   });
 });
 
+describe('the QA report of a run with shots that failed', () => {
+  it('counts every shot without a frame as failed with score 0, so a run where every shot failed is not "100, passed"', async () => {
+    ws = await createTempWorkspace();
+    const backend = new FaultInjectingBackend().setFailureStage('comfyui', { kind: 'rejected' });
+    const run = await runOn(ws, project, { backend, retryPolicy: quickRetryPolicy({ maxAttempts: 1 }) });
+    const report = run.result!.qaReport;
+    expect(report.overallScore).toBe(0);
+    expect(report.passed).toBe(false);
+    expect(report.shots).toEqual([]);
+    expect(report.shotScores.map((s) => [s.shotId, s.score, s.passed, s.noFrame?.stage])).toEqual(
+      project.shots.map((s) => [s.id, 0, false, 'comfyui']),
+    );
+    expect(report.shotsWithoutFrame.map((s) => s.shotId)).toEqual(project.shots.map((s) => s.id));
+    expect(report.shotsWithoutFrame[0]!.reason).toContain('value not in list');
+  });
+
+  it('averages the measured shots with the failed one at 0, in project order', async () => {
+    ws = await createTempWorkspace();
+    const broken = shotId(2);
+    const backend = new FaultInjectingBackend().failShot(broken, { kind: 'rejected' });
+    const run = await runOn(ws, project, { backend, retryPolicy: quickRetryPolicy({ maxAttempts: 1 }) });
+    const report = run.result!.qaReport;
+    const measured = run.result!.shots.map((s) => s.qa.score);
+    expect(measured).toHaveLength(project.shots.length - 1);
+    const mean = measured.reduce((a, b) => a + b, 0) / project.shots.length;
+    expect(report.overallScore).toBeCloseTo(mean, 1);
+    expect(report.passed).toBe(false);
+    expect(report.shotScores.map((s) => s.shotId)).toEqual(project.shots.map((s) => s.id));
+    expect(report.shotScores[1]).toMatchObject({ shotId: broken, score: 0, passed: false });
+  });
+});
+
 describe('a shot that fails for good', () => {
   it('is reported with its root cause while the other shots finish, and a rerun retries only that shot', async () => {
     ws = await createTempWorkspace();

@@ -217,8 +217,19 @@ export async function runPipeline(project: Project, options: PipelineOptions): P
         `${project.shots.length - shots.length} shot(s) ended without a result or an error`,
       );
     }
+    // Every shot in project order: one that failed has no frame and counts as failed in the score.
+    const failedById = new Map(failures.map((f) => [f.shotId, f] as const));
     const qaReport = buildQaReport(
-      shots.map((o) => o.qa),
+      project.shots.map((shot, i) => {
+        const outcome = outcomes[i];
+        if (outcome) return outcome.qa;
+        const failure = failedById.get(shot.id);
+        return {
+          shotId: shot.id,
+          stage: failure?.stage ?? 'comfyui',
+          reason: failure ? (failure.error.rootCause ?? failure.error.message) : 'not run',
+        };
+      }),
       ctx.thresholds,
     );
     const finished = (

@@ -248,7 +248,8 @@ function summarize(ctx: CliContext, r: GenerationResults, opts: GlobalOptions): 
       `${r.qaReport.autofixApplied ? ' (autofix applied)' : ''}, ${r.executedSteps} steps run, ${r.reusedSteps} reused, ${formatDuration(r.durationMs)}`,
   );
   for (const s of r.qaReport.shotScores) {
-    out(`  ${s.shotId.padEnd(24)} ${String(s.score).padStart(5)}  ${s.issues.join(', ')}`);
+    const detail = s.noFrame ? `no frame (${s.noFrame.stage})` : s.issues.join(', ');
+    out(`  ${s.shotId.padEnd(24)} ${String(s.score).padStart(5)}  ${detail}`);
   }
   for (const e of r.errors)
     out(`  ✖ ${e.shotId} (${e.stage}): ${e.message}${e.rootCause ? ` — cause: ${e.rootCause}` : ''}`);

@@ -7,4 +7,12 @@ export { assessFrame } from './score.js';
 export { DEFAULT_QA_THRESHOLDS } from './thresholds.js';
 export type { QaThresholds } from './thresholds.js';
 export { QaIssue } from './types.js';
-export type { AutofixAttempt, FrameAssessment, FrameMetrics, QaReport, ShotQaResult } from './types.js';
+export type {
+  AutofixAttempt,
+  FrameAssessment,
+  FrameMetrics,
+  QaReport,
+  QaShotScore,
+  ShotQaResult,
+  ShotWithoutFrame,
+} from './types.js';

@@ -1,6 +1,6 @@
 import type { AutofixResult } from './autofix.js';
 import type { QaThresholds } from './thresholds.js';
-import type { QaReport, ShotQaResult } from './types.js';
+import type { QaReport, QaShotScore, ShotQaResult, ShotWithoutFrame } from './types.js';
 
 /** One shot's QA outcome from its autofix run. */
 export function shotQaResult(shotId: string, result: AutofixResult): ShotQaResult {
@@ -18,17 +18,36 @@ export function shotQaResult(shotId: string, result: AutofixResult): ShotQaResul
 
 /**
  * The sequence's QA report in the note's shape (`overallScore`, `shotScores`, `autofixApplied`) plus every shot's
- * measurements and attempts and the thresholds used. The overall score is the mean shot score (one decimal);
- * an empty sequence scores 100 and passes (nothing failed).
+ * measurements and attempts and the thresholds used. `results` lists every shot of the run in order; a shot that
+ * never reached a frame counts as failed with score 0 — an average over the measured shots alone would call a run
+ * where every shot failed "100, passed". The overall score is the mean (one decimal); an empty sequence scores 100
+ * and passes (nothing failed).
  */
-export function buildQaReport(results: readonly ShotQaResult[], thresholds: QaThresholds): QaReport {
-  const total = results.reduce((sum, r) => sum + r.score, 0);
+export function buildQaReport(
+  results: ReadonlyArray<ShotQaResult | ShotWithoutFrame>,
+  thresholds: QaThresholds,
+): QaReport {
+  const measured = results.filter((r): r is ShotQaResult => 'metrics' in r);
+  const missing = results.filter((r): r is ShotWithoutFrame => !('metrics' in r));
+  const shotScores: QaShotScore[] = results.map((r) =>
+    'metrics' in r
+      ? { shotId: r.shotId, score: r.score, issues: [...r.issues], passed: r.passed }
+      : {
+          shotId: r.shotId,
+          score: 0,
+          issues: [],
+          passed: false,
+          noFrame: { stage: r.stage, reason: r.reason },
+        },
+  );
+  const total = shotScores.reduce((sum, r) => sum + r.score, 0);
   return {
     overallScore: results.length === 0 ? 100 : Math.round((total / results.length) * 10) / 10,
-    shotScores: results.map((r) => ({ shotId: r.shotId, score: r.score, issues: [...r.issues] })),
-    autofixApplied: results.some((r) => r.autofixApplied),
-    passed: results.every((r) => r.passed),
-    shots: [...results],
+    shotScores,
+    autofixApplied: measured.some((r) => r.autofixApplied),
+    passed: shotScores.every((r) => r.passed),
+    shots: measured,
+    shotsWithoutFrame: missing.map((m) => ({ shotId: m.shotId, stage: m.stage, reason: m.reason })),
     thresholds: { ...thresholds },
   };
 }
@@ -52,6 +71,9 @@ export function formatQaReport(report: QaReport): string {
       `| ${s.shotId} | ${fmt(s.score)} | ${s.issues.join(', ') || '—'} | ${fmt(s.initial.score)} → ${fmt(s.score)} | ` +
         `${fmt(m.sharpnessNormalized, 0)} | ${fmt(m.exposure.meanLuma)} | ${fmt(m.contrastRms, 3)} | ${fmt(m.noiseSigma, 2)} | ${fmt(m.paletteDrift)} |`,
     );
+  }
+  for (const s of report.shotsWithoutFrame) {
+    lines.push(`| ${s.shotId} | 0.0 | no frame (${s.stage}: ${s.reason}) | — | — | — | — | — | — |`);
   }
   for (const s of report.shots.filter((shot) => shot.attempts.length > 0)) {
     lines.push('', `## ${s.shotId}: ${s.attempts.length} attempt(s)`, '');

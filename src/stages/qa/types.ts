@@ -54,12 +54,36 @@ export interface ShotQaResult {
   autofixApplied: boolean;
 }
 
+/** A shot that never reached a measured frame (its generation, promotion or QA failed for good). */
+export interface ShotWithoutFrame {
+  shotId: string;
+  /** The stage whose step gave up, e.g. `comfyui`. */
+  stage: string;
+  /** Why, in the words of the error that ended it. */
+  reason: string;
+}
+
+/** One line of `shotScores`: a measured shot, or one without a frame (score 0, failed, with `noFrame` saying why). */
+export interface QaShotScore {
+  shotId: string;
+  score: number;
+  issues: QaIssue[];
+  passed: boolean;
+  noFrame?: { stage: string; reason: string };
+}
+
 /** The note's shape `{overallScore, shotScores[{shotId, score, issues}], autofixApplied}` plus the measurements. */
 export interface QaReport {
+  /** Mean over every shot of the run; a shot without a frame counts as 0. */
   overallScore: number;
-  shotScores: Array<{ shotId: string; score: number; issues: QaIssue[] }>;
+  /** Every shot of the run, in project order, measured or not. */
+  shotScores: QaShotScore[];
   autofixApplied: boolean;
+  /** False as soon as one shot failed QA or has no frame. */
   passed: boolean;
+  /** The measured shots, with their metrics and attempts. */
   shots: ShotQaResult[];
+  /** Shots without a frame, listed (they are in `shotScores` with score 0 too). */
+  shotsWithoutFrame: ShotWithoutFrame[];
   thresholds: Record<string, number>;
 }
