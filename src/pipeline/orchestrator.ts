@@ -12,6 +12,7 @@ import { buildQaReport } from '../stages/qa/report.js';
 import { DEFAULT_QA_THRESHOLDS, type QaThresholds } from '../stages/qa/thresholds.js';
 import type { QaReport } from '../stages/qa/types.js';
 import type { ErrorInfo, PipelineEvent, PipelineEventListener, PipelineStage } from './events.js';
+import { guardBackend } from './backend-guard.js';
 import { runExportStep } from './export-step.js';
 import { mapPool } from '../core/pool.js';
 import { PipelineProgress } from './progress.js';
@@ -44,6 +45,11 @@ export interface PipelineOptions {
   qaThresholds?: Partial<QaThresholds>;
   /** Regenerations per failing shot when fixes are not enough. @default 2 */
   regenerateBudget?: number;
+  /**
+   * Longest wait for one backend request, in ms: a request still pending then fails as a retryable TimeoutError
+   * (a hung server becomes a retried step, never a hung run). @default no limit
+   */
+  requestTimeoutMs?: number;
   /** Side of the coherence sheet's panels. @default 512 */
   panelSize?: number;
   /** Continue this run (resume) instead of creating a new one. */
@@ -81,7 +87,11 @@ export interface PipelineResult {
 export async function runPipeline(project: Project, options: PipelineOptions): Promise<PipelineResult> {
   const now = options.now ?? Date.now;
   const started = now();
-  const { backend, store, artifacts } = options;
+  const { store, artifacts } = options;
+  // Every request settles on a cancel or a timeout even when the backend ignores its signal (see guardBackend).
+  const backend = guardBackend(options.backend, {
+    ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }),
+  });
   const outer = options.signal ?? new AbortController().signal;
   // fail-fast aborts this inner controller; the caller's signal aborts it too.
   const inner = new AbortController();

@@ -16,6 +16,7 @@ import type { RunRecord, StepRecord } from '../store/run-store.js';
 import { shotFilePath } from '../stages/export/safe-path.js';
 import type { QaReport } from '../stages/qa/types.js';
 import type { ErrorInfo, PipelineEvent } from './events.js';
+import { checkRequestTimeout } from './backend-guard.js';
 import { runPipeline, type PipelineResult } from './orchestrator.js';
 import { SHEET_STEPS } from './progress.js';
 
@@ -70,6 +71,11 @@ export interface GenerateSequenceOptions {
   runId?: string;
   /** @default the service's outDir */
   outDir?: string;
+  /**
+   * Longest wait for one backend request, in ms; a request still pending then fails as a retryable timeout.
+   * @default the service's requestTimeoutMs (no limit)
+   */
+  requestTimeoutMs?: number;
 }
 
 export interface SequenceGenerationServiceOptions {
@@ -81,6 +87,86 @@ export interface SequenceGenerationServiceOptions {
   backend?: ImageBackend;
   /** Told about what deserves a line to the user without being an error. @default process.emitWarning */
   onWarning?: (message: string) => void;
+  /** Longest wait for one backend request, in ms (a hung server becomes a retried timeout). @default no limit */
+  requestTimeoutMs?: number;
+}
+
+const SERVICE_OPTION_KEYS = ['workspace', 'outDir', 'backend', 'requestTimeoutMs', 'onWarning'] as const;
+const WHAT_TO_PASS =
+  'pass an ImageBackend ({ name, version, capacity, canRegenerate, generate(request, { signal }) }), ' +
+  'or options { workspace?, outDir?, backend?, requestTimeoutMs?, onWarning? }, or (backend, options)';
+
+/** Whether `value` has every member of the ImageBackend interface (checked at run time: callers may be plain JS). */
+export function isImageBackend(value: unknown): value is ImageBackend {
+  if (typeof value !== 'object' || value === null) return false;
+  const b = value as Record<string, unknown>;
+  return (
+    typeof b['generate'] === 'function' &&
+    typeof b['name'] === 'string' &&
+    typeof b['version'] === 'string' &&
+    typeof b['capacity'] === 'number' &&
+    typeof b['canRegenerate'] === 'boolean'
+  );
+}
+
+/** What the constructor was given, as options; anything else is a TypeError that says what to pass. */
+function serviceOptions(
+  first: ImageBackend | SequenceGenerationServiceOptions | undefined,
+  second: SequenceGenerationServiceOptions | undefined,
+): SequenceGenerationServiceOptions {
+  if (first === undefined) return checkOptions(second ?? {}, 'options');
+  if (isImageBackend(first)) {
+    const rest = checkOptions(second ?? {}, 'options');
+    if (rest.backend !== undefined)
+      throw new TypeError(`SequenceGenerationService: a backend was given twice; ${WHAT_TO_PASS}`);
+    return { ...rest, backend: first };
+  }
+  if (second !== undefined)
+    throw new TypeError(
+      `SequenceGenerationService: the first argument is not an ImageBackend (${missingMembers(first)}); ${WHAT_TO_PASS}`,
+    );
+  return checkOptions(first, 'the first argument');
+}
+
+function checkOptions(options: unknown, what: string): SequenceGenerationServiceOptions {
+  if (typeof options !== 'object' || options === null || Array.isArray(options))
+    throw new TypeError(`SequenceGenerationService: ${what} must be an object; ${WHAT_TO_PASS}`);
+  const unknownKeys = Object.keys(options).filter(
+    (k) => !(SERVICE_OPTION_KEYS as readonly string[]).includes(k),
+  );
+  if (unknownKeys.length > 0) {
+    // The note's `new SequenceGenerationService(mockBackendApi)` with an object that is not a full backend lands
+    // here: ignoring it silently would run the draft renderer instead and every test would "pass".
+    const looksLikeBackend = 'generate' in options || 'name' in options;
+    throw new TypeError(
+      `SequenceGenerationService: ${what} ${
+        looksLikeBackend
+          ? `looks like a backend but is not an ImageBackend (${missingMembers(options)})`
+          : `has unknown option(s) ${unknownKeys.map((k) => `"${k}"`).join(', ')}`
+      }; ${WHAT_TO_PASS}`,
+    );
+  }
+  const o = options as SequenceGenerationServiceOptions;
+  if (o.backend !== undefined && !isImageBackend(o.backend))
+    throw new TypeError(
+      `SequenceGenerationService: options.backend is not an ImageBackend (${missingMembers(o.backend)}); ${WHAT_TO_PASS}`,
+    );
+  if (o.requestTimeoutMs !== undefined) checkRequestTimeout(o.requestTimeoutMs, 'options.requestTimeoutMs');
+  return o;
+}
+
+function missingMembers(value: unknown): string {
+  if (typeof value !== 'object' || value === null) return `got ${value === null ? 'null' : typeof value}`;
+  const b = value as Record<string, unknown>;
+  const expected: Array<[string, string]> = [
+    ['name', 'string'],
+    ['version', 'string'],
+    ['capacity', 'number'],
+    ['canRegenerate', 'boolean'],
+    ['generate', 'function'],
+  ];
+  const wrong = expected.filter(([k, t]) => typeof b[k] !== t).map(([k, t]) => `${k}: ${t}`);
+  return `missing or mistyped: ${wrong.join(', ')}`;
 }
 
 const STEP_STAGE: Record<string, PipelineStage> = {
@@ -102,14 +188,24 @@ export class SequenceGenerationService {
   readonly workspace: string;
   readonly outDir: string;
   private backend: ImageBackend | undefined;
+  private readonly requestTimeoutMs: number | undefined;
   private swept: Promise<void> | undefined;
   private readonly onWarning: ((message: string) => void) | undefined;
 
-  constructor(options: SequenceGenerationServiceOptions = {}) {
-    this.workspace = resolve(options.workspace ?? '.storycore');
-    this.outDir = resolve(options.outDir ?? 'exports');
-    this.backend = options.backend;
-    this.onWarning = options.onWarning;
+  /**
+   * `new SequenceGenerationService(backend)` (the design note's form), `new SequenceGenerationService(options)` or
+   * `new SequenceGenerationService(backend, options)`. Anything else throws a TypeError saying what to pass.
+   */
+  constructor(
+    backendOrOptions?: ImageBackend | SequenceGenerationServiceOptions,
+    options?: SequenceGenerationServiceOptions,
+  ) {
+    const o = serviceOptions(backendOrOptions, options);
+    this.workspace = resolve(o.workspace ?? '.storycore');
+    this.outDir = resolve(o.outDir ?? 'exports');
+    this.backend = o.backend;
+    this.requestTimeoutMs = o.requestTimeoutMs;
+    this.onWarning = o.onWarning;
   }
 
   /**
@@ -163,6 +259,14 @@ export class SequenceGenerationService {
     if (options.signal?.aborted) onAbort();
     options.signal?.addEventListener('abort', onAbort, { once: true });
     this.controllers.add(controller);
+    if (options.backend !== undefined && !isImageBackend(options.backend))
+      throw new TypeError(
+        `generateSequence: options.backend is not an ImageBackend (${missingMembers(options.backend)})`,
+      );
+    const requestTimeoutMs = checkRequestTimeout(
+      options.requestTimeoutMs ?? this.requestTimeoutMs,
+      'options.requestTimeoutMs',
+    );
     const backend = options.backend ?? (this.backend ??= createDraftBackend());
     let reportedGiveUp = false;
     try {
@@ -185,6 +289,7 @@ export class SequenceGenerationService {
         ...(options.verify === undefined ? {} : { verify: options.verify }),
         ...(options.failFast === undefined ? {} : { failFast: options.failFast }),
         ...(options.runId === undefined ? {} : { runId: options.runId }),
+        ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs }),
         onEvent: (event) => {
           if (event.type === 'step-failed' && event.next === 'give-up') reportedGiveUp = true;
           dispatch(event, options, validated.shots.length);
