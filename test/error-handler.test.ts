@@ -30,9 +30,11 @@ import {
   type RecoveryAction,
 } from '../src/core/index.js';
 
-// The note's examples construct a handler with no storage: point its default file storage at a temp folder.
+// The note's examples construct a handler with no storage: its default is the `.storycore` workspace in the
+// working directory, so the tests run from a temp folder.
 const stateDir = mkdtempSync(join(tmpdir(), 'storycore-eh-'));
-process.env['STORYCORE_STATE_DIR'] = stateDir;
+const originalCwd = process.cwd();
+process.chdir(stateDir);
 
 let server: Server;
 let baseUrl = '';
@@ -68,6 +70,7 @@ beforeAll(async () => {
 afterAll(async () => {
   server.closeAllConnections();
   await new Promise<void>((resolve) => server.close(() => resolve()));
+  process.chdir(originalCwd);
   rmSync(stateDir, { recursive: true, force: true });
 });
 

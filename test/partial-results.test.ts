@@ -1,5 +1,13 @@
 import fc from 'fast-check';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -207,19 +215,23 @@ describe('storage choice', () => {
     expect(web.map.size).toBe(0);
   });
 
-  it('uses globalThis.localStorage when there is one, else files under STORYCORE_STATE_DIR', () => {
-    const saved = process.env['STORYCORE_STATE_DIR'];
-    process.env['STORYCORE_STATE_DIR'] = dir;
+  it("uses globalThis.localStorage when there is one, else the workspace's partial-results folder", () => {
+    const cwd = process.cwd();
+    process.chdir(dir);
     try {
       const files = defaultPartialResultsStorage();
       expect(files).toBeInstanceOf(FilePartialResultsStorage);
-      expect((files as FilePartialResultsStorage).dir).toBe(join(dir, 'partial-results'));
+      // The default service's workspace, in the working directory: the folder getPartialResults reads.
+      expect((files as FilePartialResultsStorage).dir).toBe(
+        join(realpathSync(dir), '.storycore', 'partial-results'),
+      );
+      const other = defaultPartialResultsStorage(join(dir, 'ws'));
+      expect((other as FilePartialResultsStorage).dir).toBe(join(dir, 'ws', 'partial-results'));
       (globalThis as { localStorage?: unknown }).localStorage = new WebStorage();
       expect(defaultPartialResultsStorage()).toBeInstanceOf(LocalStoragePartialResultsStorage);
     } finally {
       delete (globalThis as { localStorage?: unknown }).localStorage;
-      if (saved === undefined) delete process.env['STORYCORE_STATE_DIR'];
-      else process.env['STORYCORE_STATE_DIR'] = saved;
+      process.chdir(cwd);
     }
   });
 

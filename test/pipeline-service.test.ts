@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode, ValidationError } from '../src/core/errors.js';
 import type { GenerationStatus, PipelineStage } from '../src/core/status-tracker.js';
-import type { GenerationError } from '../src/core/error-handler.js';
+import { GenerationErrorHandler, type GenerationError } from '../src/core/error-handler.js';
 import { SequenceGenerationService } from '../src/pipeline/sequence-generation-service.js';
 import type { ProjectInput } from '../src/project/schema.js';
 import { FaultInjectingBackend } from './helpers/fault-injecting-backend.js';
@@ -106,6 +106,51 @@ describe('Pipeline Integration (the note’s tests, on the real engine)', () => 
     expect(result2?.reusedSteps).toBe(10);
     expect(result2?.executedSteps).toBe(stepCount(3) - 10);
     expect(backend.calls.filter((c) => c.purpose === 'sheet-panel')).toHaveLength(9);
+  });
+});
+
+describe('partial results: one store for the service and the error handler', () => {
+  it("the note's save → getPartialResults works, merged with the journal, and a successful run clears it", async () => {
+    const { service, backend } = await setUp();
+    const project = makeProjectInput({ id: 'one-store', shots: 2 });
+    const handler = new GenerationErrorHandler({ workspace: service.workspace });
+    handler.savePartialResults(project.id, ['grid'], [{ shotId: 'saved-by-hand' }], 'grid.png');
+    // Nothing has run yet: what the handler saved is what the service reports.
+    expect(service.getPartialResults(project.id)).toMatchObject({
+      completedStages: ['grid'],
+      generatedShots: [{ shotId: 'saved-by-hand' }],
+      masterCoherenceSheetUrl: 'grid.png',
+    });
+
+    backend.setFailureStage('comfyui');
+    await service.generateSequence(project, { retryAttempts: 1 });
+    handler.savePartialResults(project.id, [], [], undefined, new Error('GPU server went away'));
+    const merged = service.getPartialResults(project.id)!;
+    expect(merged.runId).toMatch(/\S/);
+    expect(merged.completedStages).toEqual(['grid']);
+    // The journal's sheet replaces the hand-saved URL; the hand-saved shot and error are kept.
+    expect(merged.masterCoherenceSheetUrl).toMatch(/^file:/);
+    expect(merged.generatedShots.map((s) => s.shotId)).toContain('saved-by-hand');
+    expect(merged.lastError?.message).toBeTruthy();
+    expect(handler.loadPartialResults(project.id)?.lastError?.message).toBe('GPU server went away');
+
+    backend.clearFailures();
+    expect((await service.generateSequence(project))?.success).toBe(true);
+    expect(service.getPartialResults(project.id)).toBeNull();
+    expect(handler.loadPartialResults(project.id)).toBeNull();
+  });
+
+  it('the default handler and the default service share the workspace in the working directory', async () => {
+    ws = await createTempWorkspace('storycore-defaults-');
+    const cwd = process.cwd();
+    process.chdir(ws.root);
+    try {
+      service = new SequenceGenerationService();
+      new GenerationErrorHandler().savePartialResults('defaults', ['grid'], [], 'grid.png');
+      expect(service.getPartialResults('defaults')?.completedStages).toEqual(['grid']);
+    } finally {
+      process.chdir(cwd);
+    }
   });
 });
 

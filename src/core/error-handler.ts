@@ -14,6 +14,7 @@ import {
 } from './errors.js';
 import {
   PartialResultsStore,
+  defaultPartialResultsStorage,
   type PartialResults,
   type PartialResultsStorage,
   type PartialShotRecord,
@@ -62,8 +63,13 @@ export interface GenerationError {
 }
 
 export interface GenerationErrorHandlerOptions extends Partial<RetryPolicy> {
-  /** Where partial results go. @default localStorage in a browser, else files (see defaultPartialResultsStorage) */
+  /**
+   * Where partial results go. @default localStorage in a browser, else the `partial-results/` folder of
+   * `workspace` — where SequenceGenerationService.getPartialResults reads them
+   */
   storage?: PartialResultsStorage;
+  /** The workspace whose partial results this handler saves and loads (ignored when `storage` is given). @default `.storycore` */
+  workspace?: string;
   /** Clock in epoch ms. @default Date.now */
   now?: () => number;
   /** Random source for jitter. @default Math.random */
@@ -240,11 +246,11 @@ export class GenerationErrorHandler {
   private readonly random: () => number;
 
   constructor(options: GenerationErrorHandlerOptions = {}) {
-    const { storage, now, random, ...policy } = options;
+    const { storage, workspace, now, random, ...policy } = options;
     this.policy = parseRetryPolicy(policy);
     this.now = now ?? Date.now;
     this.random = random ?? Math.random;
-    this.store = new PartialResultsStore(storage, this.now);
+    this.store = new PartialResultsStore(storage ?? defaultPartialResultsStorage(workspace), this.now);
   }
 
   handleError(error: unknown, context: ErrorContext): ErrorHandlingResult {

@@ -96,6 +96,8 @@ export {
   LocalStoragePartialResultsStorage,
   FilePartialResultsStorage,
   defaultPartialResultsStorage,
+  partialResultsFolder,
+  DEFAULT_WORKSPACE,
   mergePartialResults,
   toPartialResultsError,
 } from './partial-results.js';

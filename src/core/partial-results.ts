@@ -9,7 +9,6 @@ import {
   rmSync,
   writeSync,
 } from 'node:fs';
-import { homedir } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
 import {
   ErrorCode,
@@ -73,7 +72,9 @@ export class MemoryPartialResultsStorage implements PartialResultsStorage {
 /** Web Storage (the browser's localStorage) with keys namespaced so they cannot clash with the page's own. */
 export class LocalStoragePartialResultsStorage implements PartialResultsStorage {
   constructor(
-    private readonly storage: Pick<Storage, 'getItem' | 'setItem' | 'removeItem'>,
+    // The three Web Storage methods, typed here rather than as the DOM's `Storage`, so consumers compiling for Node
+    // (no DOM lib) can use these declarations.
+    private readonly storage: PartialResultsStorage,
     private readonly prefix = 'storycore:partial-results:',
   ) {}
   getItem(key: string): string | null {
@@ -156,23 +157,28 @@ export class FilePartialResultsStorage implements PartialResultsStorage {
   }
 }
 
+/** The workspace `SequenceGenerationService` and the CLI use unless told otherwise, relative to the working directory. */
+export const DEFAULT_WORKSPACE = '.storycore';
+
+/** The folder of a workspace that holds saved partial results: the one store the service and the handler share. */
+export function partialResultsFolder(workspace: string = DEFAULT_WORKSPACE): string {
+  return join(resolve(workspace), 'partial-results');
+}
+
 /**
- * Where partial results live by default: the browser's localStorage when there is one, else a folder of files
- * under `$STORYCORE_STATE_DIR` or `$XDG_STATE_HOME/storycore` or `~/.local/state/storycore`, in `partial-results/`.
+ * Where partial results live by default: the browser's localStorage when there is one, else the `partial-results/`
+ * folder of the workspace (`.storycore` in the working directory unless given) — the same folder
+ * `SequenceGenerationService.getPartialResults` reads, so what a handler saves is what the service reports.
  */
-export function defaultPartialResultsStorage(): PartialResultsStorage {
+export function defaultPartialResultsStorage(workspace: string = DEFAULT_WORKSPACE): PartialResultsStorage {
   const ls = (globalThis as { localStorage?: unknown }).localStorage;
   try {
-    if (ls && typeof (ls as Storage).getItem === 'function')
-      return new LocalStoragePartialResultsStorage(ls as Storage);
+    if (ls && typeof (ls as PartialResultsStorage).getItem === 'function')
+      return new LocalStoragePartialResultsStorage(ls as PartialResultsStorage);
   } catch {
     // Some runtimes expose a localStorage getter that throws when it is not configured: fall back to files.
   }
-  const env = process.env;
-  const base =
-    env['STORYCORE_STATE_DIR'] ??
-    join(env['XDG_STATE_HOME'] ?? join(homedir(), '.local', 'state'), 'storycore');
-  return new FilePartialResultsStorage(join(base, 'partial-results'));
+  return new FilePartialResultsStorage(partialResultsFolder(workspace));
 }
 
 /** Reduces anything thrown (or a GenerationError-like object with stage/shotId) to JSON-safe facts. */

@@ -3,7 +3,14 @@ import { pathToFileURL } from 'node:url';
 import { abortWith } from '../core/abort.js';
 import { createGenerationError, type GenerationError } from '../core/error-handler.js';
 import { ConflictError, NotFoundError, ValidationError, isCancellation } from '../core/errors.js';
-import type { PartialResults } from '../core/partial-results.js';
+import {
+  DEFAULT_WORKSPACE,
+  FilePartialResultsStorage,
+  PartialResultsStore,
+  mergePartialResults,
+  partialResultsFolder,
+  type PartialResults,
+} from '../core/partial-results.js';
 import { policyFromOptions, type RetryPolicy } from '../core/retry.js';
 import { PIPELINE_STAGES, type GenerationStatus, type PipelineStage } from '../core/status-tracker.js';
 import { createDraftBackend } from '../backends/draft/index.js';
@@ -187,6 +194,12 @@ export class SequenceGenerationService {
   private readonly controllers = new Set<AbortController>();
   readonly workspace: string;
   readonly outDir: string;
+  /**
+   * Partial results saved by hand (`GenerationErrorHandler.savePartialResults`) for this workspace: the handler's
+   * default for the same workspace, or pass `{ workspace: service.workspace }`. getPartialResults merges them with
+   * the journal's; a run that succeeds clears them.
+   */
+  readonly partialResults: PartialResultsStore;
   private backend: ImageBackend | undefined;
   private readonly requestTimeoutMs: number | undefined;
   private swept: Promise<void> | undefined;
@@ -201,7 +214,10 @@ export class SequenceGenerationService {
     options?: SequenceGenerationServiceOptions,
   ) {
     const o = serviceOptions(backendOrOptions, options);
-    this.workspace = resolve(o.workspace ?? '.storycore');
+    this.workspace = resolve(o.workspace ?? DEFAULT_WORKSPACE);
+    this.partialResults = new PartialResultsStore(
+      new FilePartialResultsStorage(partialResultsFolder(this.workspace)),
+    );
     this.outDir = resolve(o.outDir ?? 'exports');
     this.backend = o.backend;
     this.requestTimeoutMs = o.requestTimeoutMs;
@@ -295,6 +311,8 @@ export class SequenceGenerationService {
           dispatch(event, options, validated.shots.length);
         },
       });
+      // The note's "automatic cleanup on success": saved partial results of this project are now stale.
+      if (result.status === 'succeeded') this.partialResults.clear(validated.id);
       return this.toResults(result);
     } catch (error) {
       if (isCancellation(error)) return null;
@@ -340,10 +358,19 @@ export class SequenceGenerationService {
   }
 
   /**
-   * What the latest unfinished run of a project achieved, from its journal: completed stages, generated shots,
-   * the sheet, the last error. `null` when the project has no run, or its latest run succeeded.
+   * What the latest unfinished run of a project achieved, from its journal — completed stages, generated shots,
+   * the sheet, the last error — merged with what was saved through `GenerationErrorHandler.savePartialResults` in
+   * this workspace (nothing is lost from either). `null` when there is neither; `runId` when a run is behind it.
    */
-  getPartialResults(projectId: string): (PartialResults & { runId: string }) | null {
+  getPartialResults(projectId: string): (PartialResults & { runId?: string }) | null {
+    const journal = this.partialFromJournal(projectId);
+    const saved = this.partialResults.load(projectId);
+    if (!saved) return journal;
+    if (!journal) return saved;
+    return { ...mergePartialResults(saved, journal), runId: journal.runId };
+  }
+
+  private partialFromJournal(projectId: string): (PartialResults & { runId: string }) | null {
     const store = this.getStore();
     const [run] = store.runs.listRuns({ projectId, limit: 1 });
     if (!run || run.status === 'succeeded') return null;

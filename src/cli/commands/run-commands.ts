@@ -191,10 +191,11 @@ async function runWithProgress(
     if (results === null) {
       const partial = svc.getPartialResults(id);
       if (controller.signal.aborted) {
-        report(ctx, view, opts, 'cancelled', partial?.runId);
+        const by = cancelCode === ExitCode.TERMINATED ? 'SIGTERM' : 'Ctrl-C (SIGINT)';
+        report(ctx, view, opts, 'cancelled', partial?.runId, `cancelled by ${by}; the run is resumable`);
         ctx.exitCode = cancelCode;
       } else {
-        const run = partial ? svc.getRun(partial.runId) : undefined;
+        const run = partial?.runId ? svc.getRun(partial.runId) : undefined;
         report(ctx, view, opts, 'failed', partial?.runId, run?.error?.message);
         ctx.exitCode = ExitCode.FAILED;
       }
@@ -221,7 +222,12 @@ function report(
 ): void {
   const hint = runId ? `resume with: storycore resume ${runId}` : '';
   if (ctx.streamJson(opts))
-    view.note(`run ${status}`, { status, runId: runId ?? null, message: message ?? null });
+    view.note(`run ${status}`, {
+      status,
+      runId: runId ?? null,
+      // Every note says why in words: a bare `"message": null` told a script nothing.
+      message: message ?? `run ${status}`,
+    });
   else ctx.err(`Run ${status}${message ? `: ${message}` : ''}.${hint ? ` ${hint}` : ''}`);
 }
 
