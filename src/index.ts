@@ -122,6 +122,10 @@ export type { Project, ProjectInput, Shot } from './project/index.js';
 
 // Backends.
 export { createDraftBackend, DRAFT_RENDERER_VERSION } from './backends/index.js';
+// For custom backends: the Raster `generate` returns, from the PNG/JPEG bytes a server sent; the run-time check
+// the service applies to what it is given.
+export { rasterFromImage } from './image/raster.js';
+export { isImageBackend } from './pipeline/sequence-generation-service.js';
 export type {
   ImageBackend,
   GenerationRequest,
@@ -178,3 +182,69 @@ export type {
   CollectGarbageOptions,
   CollectGarbageResult,
 } from './store/index.js';
+
+// Every type used in the signatures above, by name, so a consumer can write it down (checked by the package test).
+export type { DraftBackendOptions } from './backends/draft/draft-renderer.js';
+export type { TextureOptions } from './backends/draft/texture.js';
+export type { GenerationPurpose, ReferenceImage } from './backends/types.js';
+export type { ClassifyOptions, ErrorKind } from './core/error-classify.js';
+export type { ErrorLogger, GenerationErrorHandlerOptions } from './core/error-handler.js';
+export type { StoryCoreErrorOptions } from './core/errors.js';
+export type { PartialResultsError, PartialShotRecord } from './core/partial-results.js';
+export type { RetryAttemptContext, RetryCallerOptions, RetryEvent, WithRetryOptions } from './core/retry.js';
+export type {
+  FormatTimestampOptions,
+  GenerationStatusLike,
+  GenerationStatusTrackerOptions,
+} from './core/status-tracker.js';
+export type { Lab } from './image/color.js';
+export type { Raster } from './image/raster.js';
+export type {
+  ImportStoryCoreEngineOptions,
+  ImportStoryCoreEngineResult,
+} from './project/import-storycore-engine.js';
+export type { LoadProjectOptions, ReadJsonFileOptions } from './project/load.js';
+export type { ValidateProjectResult } from './project/validate.js';
+export type { WriteProjectOptions } from './project/write.js';
+export type { RenderedPanel } from './stages/coherence/panels.js';
+export type { BuildSheetOptions } from './stages/coherence/sheet.js';
+export type { PaletteColour, SheetPanel } from './stages/coherence/types.js';
+export type { VisualDnaOptions } from './stages/coherence/visual-dna.js';
+export type {
+  ExportFrame,
+  ExportInput,
+  ExportOptions,
+  ExportResult,
+  FrameSize,
+} from './stages/export/export-package.js';
+export type {
+  ManifestFile,
+  ManifestFrame,
+  StableManifestView,
+  ToolVersions,
+} from './stages/export/manifest.js';
+export type { PngFile, PngLoader, PngSource } from './stages/export/png-source.js';
+export type { AutofixOptions, AutofixResult, QaDna, RegeneratedFrame } from './stages/qa/autofix.js';
+export type { MeasureOptions } from './stages/qa/metrics.js';
+export { QaIssue } from './stages/qa/types.js';
+export type { AutofixAttempt, FrameAssessment, QaShotScore, ShotWithoutFrame } from './stages/qa/types.js';
+export type { ArtifactCallOptions, ArtifactGetOptions } from './store/artifact-store.js';
+export type {
+  CreateRunInput,
+  EventRecord,
+  ExecutionFilter,
+  ExecutionOutcome,
+  ExecutionRecord,
+  ListEventsOptions,
+  ListExecutionsOptions,
+  ListRunsOptions,
+  NewEvent,
+  RunStatus,
+  SetRunStatusOptions,
+  StepDoneInput,
+  StepFailedInput,
+  StepStatus,
+  StoredError,
+} from './store/run-store.js';
+export type { SqliteConnectionOptions } from './store/sqlite-connection.js';
+export type { SqliteRunStoreOptions } from './store/sqlite-run-store.js';

@@ -1,5 +1,6 @@
 import type { Sharp } from 'sharp';
 import { loadSharp } from './sharp.js';
+import { BackendFailedError, errorMessage } from '../core/errors.js';
 
 /**
  * Decoded pixels, interleaved, 8 bits per channel, no alpha (3 channels, sRGB).
@@ -33,6 +34,51 @@ export async function decodeImage(input: Buffer | string): Promise<Raster> {
     .toBuffer({ resolveWithObject: true });
   if (info.channels !== 3) throw new RangeError(`expected 3 channels after decode, got ${info.channels}`);
   return createRaster(info.width, info.height, data);
+}
+
+/**
+ * The Raster a custom backend returns, from the PNG or JPEG bytes its server sent: decoded to 8-bit sRGB RGB (alpha
+ * flattened onto black, as every frame is). Anything else — an HTML error page, a truncated download, WebP when PNG
+ * was expected — is a BackendFailedError saying what the bytes were, never a decoder's stack.
+ */
+export async function rasterFromImage(bytes: Uint8Array): Promise<Raster> {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new TypeError(
+      `rasterFromImage expects the image's bytes (a Buffer or Uint8Array), got ${typeof bytes}`,
+    );
+  }
+  const buffer = Buffer.isBuffer(bytes)
+    ? bytes
+    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const kind = imageKind(buffer);
+  if (!kind) {
+    const head = buffer
+      .subarray(0, 16)
+      .toString('latin1')
+      .replace(/[^\x20-\x7e]/g, '.');
+    throw new BackendFailedError(
+      `expected PNG or JPEG bytes, got ${buffer.length} bytes starting "${head}"`,
+      { details: { bytes: buffer.length } },
+    );
+  }
+  try {
+    return await decodeImage(buffer);
+  } catch (error) {
+    throw new BackendFailedError(
+      `the ${kind} image (${buffer.length} bytes) cannot be decoded: ${errorMessage(error)}`,
+      {
+        cause: error,
+        details: { bytes: buffer.length, format: kind },
+      },
+    );
+  }
+}
+
+function imageKind(bytes: Buffer): 'PNG' | 'JPEG' | undefined {
+  if (bytes.length >= 8 && bytes.readUInt32BE(0) === 0x89504e47 && bytes.readUInt32BE(4) === 0x0d0a1a0a)
+    return 'PNG';
+  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'JPEG';
+  return undefined;
 }
 
 /** A sharp pipeline reading this raster. */

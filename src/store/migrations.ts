@@ -99,6 +99,7 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
 /**
  * Brings the schema to SCHEMA_VERSION. Each step runs in its own transaction together with its
  * `user_version` bump, so a crash mid-migration leaves the previous version intact.
+ * @internal — typed with better-sqlite3's types, which consumers do not install: kept out of the declarations.
  */
 export function migrate(db: Database.Database, path: string): void {
   const current = db.pragma('user_version', { simple: true }) as number;

@@ -110,7 +110,10 @@ export class SqliteConnection {
     }
   }
 
-  /** A cached prepared statement: preparing once is what keeps frequent calls (event appends) cheap. */
+  /**
+   * A cached prepared statement: preparing once is what keeps frequent calls (event appends) cheap.
+   * @internal — typed with better-sqlite3's types, which consumers do not install: kept out of the declarations.
+   */
   sql(text: string): Database.Statement {
     let statement = this.#statements.get(text);
     if (statement === undefined) {
