@@ -35,7 +35,11 @@ export function unexportedPublicTypes(indexDts: string): string[] {
     for (const declaration of symbol.getDeclarations() ?? []) {
       const visit = (node: ts.Node): void => {
         if (isPrivateMember(node)) return;
-        if (ts.isTypeReferenceNode(node) || ts.isExpressionWithTypeArguments(node) || ts.isTypeQueryNode(node)) {
+        if (
+          ts.isTypeReferenceNode(node) ||
+          ts.isExpressionWithTypeArguments(node) ||
+          ts.isTypeQueryNode(node)
+        ) {
           const target = ts.isTypeReferenceNode(node)
             ? node.typeName
             : ts.isTypeQueryNode(node)
