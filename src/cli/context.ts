@@ -4,6 +4,7 @@ import { InvalidArgumentError } from 'commander';
 import type { SequenceGenerationService } from '../pipeline/sequence-generation-service.js';
 import { openService } from './engine.js';
 import { ExitCode } from './errors.js';
+import { escapeTerminalText } from './terminal-text.js';
 
 /** The options every command sees (declared on the program itself). */
 export interface GlobalOptions {
@@ -16,11 +17,11 @@ export interface GlobalOptions {
  * a command sets when it finishes without throwing (generate and resume report failures that way).
  */
 export interface CliContext {
-  /** Raw text to stdout; silently dropped once the reader has gone away. */
+  /** Raw text to stdout (JSON lines, help); silently dropped once the reader has gone away. */
   write(text: string): void;
-  /** A line to stdout (same EPIPE rule as `write`). */
+  /** A line to stdout, control characters shown escaped (same EPIPE rule as `write`). */
   out(line: string): void;
-  /** A line to stderr. */
+  /** A line to stderr, control characters shown escaped. */
   err(line: string): void;
   readonly stderr: NodeJS.WriteStream;
   /** One-shot commands (validate, runs, status) print text people grep unless --json asks for JSON. */
@@ -32,28 +33,43 @@ export interface CliContext {
   exitCode: number;
 }
 
-/** Builds the context over the given streams; `close` detaches from stdout once the command is over. */
+/** Streams whose reader has gone away (EPIPE): nothing more is written to them, and the process ends quietly. */
+const closedStreams = new WeakSet<NodeJS.WritableStream>();
+const guardedStreams = new WeakSet<NodeJS.WritableStream>();
+
+/**
+ * A reader that goes away (`storycore runs | head -1`) is a normal end for a CLI, not an error. The EPIPE arrives
+ * as an 'error' event, often after the command has returned, so the guard is installed once per stream for the
+ * life of the process (a listener removed at the end of the command let late EPIPEs crash with a stack trace).
+ */
+function guardClosedPipe(stream: NodeJS.WritableStream): void {
+  if (guardedStreams.has(stream)) return;
+  guardedStreams.add(stream);
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE' || error.code === 'ERR_STREAM_DESTROYED') closedStreams.add(stream);
+    else throw error;
+  });
+}
+
+/** Builds the context over the given streams. */
 export function openContext(io: {
   stdout?: NodeJS.WriteStream;
   stderr?: NodeJS.WriteStream;
 }): CliContext & { close(): void } {
   const stdout = io.stdout ?? process.stdout;
   const stderr = io.stderr ?? process.stderr;
-  // A reader that goes away (`storycore runs | head -1`) is not an error: stop writing, let the command finish
-  // (a generation keeps its results), instead of dying on an unhandled EPIPE with a stack trace.
-  let stdoutGone = false;
-  const onStdoutError = (error: NodeJS.ErrnoException): void => {
-    if (error.code === 'EPIPE' || error.code === 'ERR_STREAM_DESTROYED') stdoutGone = true;
-    else throw error;
-  };
-  stdout.on('error', onStdoutError);
+  // Stop writing once the reader has gone, and let the command finish (a generation keeps its results).
+  guardClosedPipe(stdout);
+  guardClosedPipe(stderr);
   const write = (text: string): void => {
-    if (!stdoutGone) stdout.write(text);
+    if (!closedStreams.has(stdout)) stdout.write(text);
   };
   return {
     write,
-    out: (line) => write(`${line}\n`),
-    err: (line) => void stderr.write(`${line}\n`),
+    out: (line) => write(`${escapeTerminalText(line)}\n`),
+    err: (line) => {
+      if (!closedStreams.has(stderr)) stderr.write(`${escapeTerminalText(line)}\n`);
+    },
     stderr,
     jsonMode: (opts) => opts.json === true,
     streamJson: (opts) => opts.json === true || !stdout.isTTY,
@@ -64,7 +80,8 @@ export function openContext(io: {
         onWarning: (message) => void stderr.write(`warning: ${message}\n`),
       }),
     exitCode: ExitCode.OK,
-    close: () => void stdout.off('error', onStdoutError),
+    // Nothing to detach: the closed-pipe guard stays for the process's life on purpose (see guardClosedPipe).
+    close: () => undefined,
   };
 }
 
