@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { ValidationError } from '../src/core/errors.js';
 import { validateProject } from '../src/project/validate.js';
 import type { Project } from '../src/project/schema.js';
 import { FaultInjectingBackend } from './helpers/fault-injecting-backend.js';
@@ -15,6 +16,20 @@ afterEach(async () => {
 const withQa = (project: Project, qa: Project['qa']): Project => ({ ...project, qa });
 
 describe("a project's own QA settings", () => {
+  it('with a minimum above the default maximum are refused before any run, naming the JSON path', async () => {
+    ws = await createTempWorkspace();
+    const project = withQa(makeProject({ shots: 1 }), { thresholds: { meanLumaMin: 220 } });
+    const run = await runOn(ws, project, { backend: new FaultInjectingBackend() });
+    expect(run.error).toBeInstanceOf(ValidationError);
+    expect((run.error as ValidationError).issues).toEqual([
+      {
+        path: 'qa.thresholds.meanLumaMin',
+        message: 'meanLumaMin (220) is above meanLumaMax (200, the default): every shot would fail QA',
+      },
+    ]);
+    expect(ws.store().runs.listRuns({})).toEqual([]);
+  });
+
   it('override the default thresholds and regeneration budget, and show in the report', async () => {
     ws = await createTempWorkspace();
     const backend = new FaultInjectingBackend();

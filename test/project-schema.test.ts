@@ -118,6 +118,18 @@ describe('project contract v1', () => {
     ],
     ['a width of 10 px', (d) => (d.output = { width: 10, height: 1080 }), '$.output.width', /at least 64 px/],
     [
+      'a globalSeed written 1e309 (Infinity once parsed)',
+      (d) => (d.globalSeed = JSON.parse('1e309') as number),
+      '$.globalSeed',
+      /^expected a finite number, got Infinity \(a literal too large for a 64-bit float, e\.g\. 1e309\)$/,
+    ],
+    [
+      'QA thresholds with a minimum above the maximum',
+      (d) => (d.qa = { thresholds: { meanLumaMin: 150, meanLumaMax: 100 } }),
+      '$.qa.thresholds.meanLumaMin',
+      /^meanLumaMin \(150\) is above meanLumaMax \(100\): every shot would fail QA$/,
+    ],
+    [
       'an unknown key',
       (d) => (shot(d, 1).negative_prompt = 'blur'),
       '$.shots[1].negative_prompt',

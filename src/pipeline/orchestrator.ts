@@ -1,9 +1,10 @@
 import { abortWith, cancellationFrom } from '../core/abort.js';
-import { InternalError, errorMessage, isCancellation } from '../core/errors.js';
+import { InternalError, ValidationError, errorMessage, isCancellation } from '../core/errors.js';
 import type { RetryPolicy } from '../core/retry.js';
 import type { ImageBackend } from '../backends/types.js';
 import type { Project } from '../project/schema.js';
 import { projectContentHash } from '../project/prompt.js';
+import { QA_THRESHOLD_RANGES } from '../project/schema.js';
 import type { ArtifactStore } from '../store/artifact-store.js';
 import type { RunStore, StoredError } from '../store/run-store.js';
 import type { VisualDna } from '../stages/coherence/types.js';
@@ -116,6 +117,14 @@ export async function runPipeline(project: Project, options: PipelineOptions): P
     }
   };
 
+  // Defaults, then the project's own `qa` settings, then the caller's. Checked before any run exists: a minimum
+  // above its maximum (say a project's meanLumaMin over the default meanLumaMax) would fail every shot.
+  const thresholds: QaThresholds = {
+    ...DEFAULT_QA_THRESHOLDS,
+    ...definedOnly(project.qa?.thresholds),
+    ...options.qaThresholds,
+  };
+  checkThresholds(thresholds, project.qa?.thresholds ?? {});
   const projectHash = projectContentHash(project);
   const run = options.runId
     ? store.setRunStatus(options.runId, 'running')
@@ -181,8 +190,7 @@ export async function runPipeline(project: Project, options: PipelineOptions): P
     now,
     concurrency: Math.max(1, options.concurrency ?? backend.capacity),
     panelSize: options.panelSize ?? 512,
-    // Defaults, then the project's own `qa` settings, then the caller's.
-    thresholds: { ...DEFAULT_QA_THRESHOLDS, ...definedOnly(project.qa?.thresholds), ...options.qaThresholds },
+    thresholds,
     regenerateBudget: options.regenerateBudget ?? project.qa?.regenerateBudget ?? 2,
   };
 
@@ -311,6 +319,24 @@ void thresholdKeysMatch;
 
 function definedOnly(values: ProjectThresholds | undefined): Partial<QaThresholds> {
   return Object.fromEntries(Object.entries(values ?? {}).filter(([, v]) => v !== undefined));
+}
+
+function checkThresholds(thresholds: QaThresholds, fromProject: Partial<Record<string, unknown>>): void {
+  const issues = QA_THRESHOLD_RANGES.filter(([min, max]) => thresholds[min] > thresholds[max]).map(
+    ([min, max]) => {
+      const origin = (key: string): string => (fromProject[key] === undefined ? ', the default' : '');
+      return {
+        path: `qa.thresholds.${fromProject[min] === undefined ? max : min}`,
+        message: `${min} (${thresholds[min]}${origin(min)}) is above ${max} (${thresholds[max]}${origin(max)}): every shot would fail QA`,
+      };
+    },
+  );
+  if (issues.length > 0) {
+    throw new ValidationError(
+      `invalid QA thresholds: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+      issues,
+    );
+  }
 }
 
 function toStored(info: ErrorInfo): StoredError {

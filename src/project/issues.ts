@@ -48,6 +48,13 @@ export const issueMessages: z.core.$ZodErrorMap = (issue) => {
     if (issue.input === undefined) {
       return typeof field === 'string' ? `missing required field "${field}"` : 'missing required value';
     }
+    // JSON has no Infinity or NaN; a literal like 1e309 overflows to Infinity when parsed. "Expected a number, got
+    // a number (Infinity)" read as nonsense: say what is wrong with it.
+    if (typeof issue.input === 'number' && !Number.isFinite(issue.input)) {
+      return Number.isNaN(issue.input)
+        ? 'expected a finite number, got NaN'
+        : `expected a finite number, got ${issue.input} (a literal too large for a 64-bit float, e.g. 1e309)`;
+    }
     return `expected ${article(String(issue.expected))}, got ${describeValue(issue.input)}`;
   }
   if (issue.code === 'invalid_union') {

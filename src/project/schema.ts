@@ -114,6 +114,29 @@ export const DEFAULT_OUTPUT = { width: 1920, height: 1080 } as const;
 const limit = (min: number, max: number) =>
   z.number().min(min, `must be ≥ ${min}`).max(max, `must be ≤ ${max}`).optional();
 
+/** QA thresholds that bound one measure from both sides: a minimum above its maximum would fail every shot. */
+export const QA_THRESHOLD_RANGES = [
+  ['sharpnessMin', 'sharpnessMax'],
+  ['meanLumaMin', 'meanLumaMax'],
+] as const;
+
+function checkThresholdRanges(
+  thresholds: Partial<Record<(typeof QA_THRESHOLD_RANGES)[number][number], number | undefined>>,
+  ctx: z.RefinementCtx,
+): void {
+  for (const [min, max] of QA_THRESHOLD_RANGES) {
+    const lo = thresholds[min];
+    const hi = thresholds[max];
+    if (lo !== undefined && hi !== undefined && lo > hi) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [min],
+        message: `${min} (${lo}) is above ${max} (${hi}): every shot would fail QA`,
+      });
+    }
+  }
+}
+
 /**
  * Per-project QA configuration: any threshold left out keeps its documented default (DEFAULT_QA_THRESHOLDS in
  * src/stages/qa/thresholds.ts, where each one's meaning and calibration is written down). A noir film may want a
@@ -133,6 +156,7 @@ export const qaSchema = z.strictObject({
       noiseSigmaMax: limit(0, 255),
       paletteDriftMax: limit(0, 200),
     })
+    .superRefine(checkThresholdRanges)
     .optional(),
   /** Regenerations per shot when fixes cannot make it pass (only with backends that can regenerate). @default 2 */
   regenerateBudget: z.number().int('must be an integer').min(0).max(10).optional(),
