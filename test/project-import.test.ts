@@ -138,6 +138,56 @@ describe('importStoryCoreEngine', () => {
     expect(warnings.some((w) => w.startsWith('storyboard.json: $.shots[0].description'))).toBe(true);
   });
 
+  it('shortens text without spaces (Japanese prose) at a grapheme boundary, never splitting an emoji', async () => {
+    // 16 UTF-16 units per repeat: kana and kanji, a family emoji (ZWJ sequence of surrogate pairs), an accented é.
+    const unit = '灯台守が嵐の夜に灯をともす👨‍👩‍👧é';
+    storyboard.shots[1]!.description = unit.repeat(60);
+    storyboard.shots[1]!.prompt_modules!['camera'] = '長回し'.repeat(100);
+    const { project, warnings } = await importStoryCoreEngine(await save());
+    const prompt = project.shots[1]!.prompt;
+    expect(prompt.length).toBeLessThanOrEqual(500);
+    expect(prompt.length).toBeGreaterThan(480);
+    const segmenter = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+    const whole = new Set([...segmenter.segment(unit)].map((g) => g.segment));
+    // Every grapheme of the cut text is one of the source's: nothing was split.
+    for (const { segment } of segmenter.segment(prompt))
+      if (segment !== ',' && segment !== ' ') expect(whole).toContain(segment);
+    expect(project.shots[1]!.camera!.length).toBeLessThanOrEqual(200);
+    expect(
+      warnings.some((w) => w.startsWith('storyboard.json: $.shots[1].description: prompt shortened')),
+    ).toBe(true);
+    expect(
+      warnings.some((w) => w.startsWith('storyboard.json: $.shots[1].prompt_modules.camera shortened')),
+    ).toBe(true);
+  });
+
+  it('shortens a long URL in a description to the limit rather than failing', async () => {
+    storyboard.shots[2]!.description = `Reference https://example.com/${'a1b2c3'.repeat(120)}`;
+    const { project } = await importStoryCoreEngine(await save());
+    expect(project.shots[2]!.prompt.length).toBeLessThanOrEqual(500);
+    expect(project.shots[2]!.prompt).toMatch(/^Reference https:\/\/example\.com\/a1b2c3/);
+  });
+
+  it('shortens a project name over 200 characters, with a warning naming the source field', async () => {
+    engineProject['project_name'] = 'The very long chronicle of the harbour '.repeat(10);
+    const { project, warnings } = await importStoryCoreEngine(await save());
+    expect(project.name.length).toBeLessThanOrEqual(200);
+    expect(project.name.startsWith('The very long chronicle')).toBe(true);
+    expect(warnings.some((w) => w.startsWith('project.json: $.project_name shortened'))).toBe(true);
+  });
+
+  it('refuses a storyboard over 2000 shots before converting, naming the source file and the limit', async () => {
+    const template = storyboard.shots[0]!;
+    storyboard.shots = Array.from({ length: 2001 }, (_, i) => ({ ...template, shot_id: `shot_${i + 1}` }));
+    const error = await importError(await save());
+    expect(error.issues).toEqual([
+      {
+        path: 'storyboard.json: $.shots',
+        message: '2001 shots; a project may hold at most 2000 (split the storyboard into several projects)',
+      },
+    ]);
+  });
+
   it('round-trips through writeProjectFile and loadProjectFile', async () => {
     const { project } = await importStoryCoreEngine(FIXTURE);
     const file = join(dir, 'imported.json');

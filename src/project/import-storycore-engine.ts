@@ -8,8 +8,11 @@ import {
   DEFAULT_OUTPUT,
   MAX_SEED,
   SCHEMA_VERSION,
+  MAX_SHOTS,
+  PROJECT_NAME_MAX,
   SHOT_PROMPT_MAX,
   SHOT_PROMPT_MIN,
+  STYLE_PROMPT_MAX,
   type Project,
   type ProjectInput,
 } from './schema.js';
@@ -123,6 +126,16 @@ export async function importStoryCoreEngine(
   );
   const at = (file: string, path: Array<string | number>): string => `${file}: ${formatJsonPath(path)}`;
   if (engineProject === undefined || storyboard === undefined) throw importError(dir, issues);
+  // Said about the source, before converting anything: the converted project could only fail on it later, with
+  // paths into a file the user never wrote.
+  if (storyboard.shots.length > MAX_SHOTS) {
+    throw importError(dir, [
+      {
+        path: at(STORYBOARD_FILE, ['shots']),
+        message: `${storyboard.shots.length} shots; a project may hold at most ${MAX_SHOTS} (split the storyboard into several projects)`,
+      },
+    ]);
+  }
 
   const warnings: string[] = [];
   const output = resolution(engineProject.config?.target_resolution);
@@ -227,12 +240,22 @@ export async function importStoryCoreEngine(
   const input: ProjectInput = {
     schemaVersion: SCHEMA_VERSION,
     id: projectId,
-    name: clean(engineProject.project_name) || clean(engineProject.name) || rawId,
+    name: fitPhrase(
+      clean(engineProject.project_name) || clean(engineProject.name) || rawId,
+      PROJECT_NAME_MAX,
+      at(PROJECT_FILE, [engineProject.project_name ? 'project_name' : 'name']),
+      warnings,
+    ),
     ...(engineProject.config?.global_seed === undefined
       ? {}
       : { globalSeed: engineProject.config.global_seed }),
     style: {
-      prompt: [style, clean(sharedColor)].filter((s) => s !== '').join(', '),
+      prompt: fitPhrase(
+        [style, clean(sharedColor)].filter((s) => s !== '').join(', '),
+        STYLE_PROMPT_MAX,
+        at(PROJECT_FILE, ['style']),
+        warnings,
+      ),
       ...(styleNegative === '' ? {} : { negativePrompt: styleNegative }),
     },
     output: typeof output === 'string' ? { ...DEFAULT_OUTPUT } : output,
@@ -337,10 +360,7 @@ function fitPrompt(required: string[], optional: string[], where: string, warnin
     prompt = kept.join(', ');
   }
   if (prompt.length > SHOT_PROMPT_MAX) {
-    const cut = prompt
-      .slice(0, SHOT_PROMPT_MAX + 1)
-      .replace(/\s+\S*$/, '')
-      .replace(/[\s,;.]+$/, '');
+    const cut = cutText(prompt, SHOT_PROMPT_MAX);
     warnings.push(
       `${where}: prompt shortened from ${prompt.length} to ${cut.length} characters (the limit is ${SHOT_PROMPT_MAX})`,
     );
@@ -352,12 +372,31 @@ function fitPrompt(required: string[], optional: string[], where: string, warnin
 function fitPhrase(value: string | undefined, max: number, where: string, warnings: string[]): string {
   const s = clean(value);
   if (s.length <= max) return s;
-  const cut = s
-    .slice(0, max + 1)
-    .replace(/\s+\S*$/, '')
-    .replace(/[\s,;.]+$/, '');
+  const cut = cutText(s, max);
   warnings.push(`${where} shortened from ${s.length} to ${cut.length} characters (the limit is ${max})`);
   return cut;
+}
+
+const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+
+/**
+ * `text` shortened to at most `max` UTF-16 code units (what the schema's limits count), never splitting a
+ * character a reader sees as one (a surrogate pair, an emoji sequence, a letter with its accents). At a word when
+ * a space falls in the last half; otherwise — Chinese or Japanese prose, a long URL — at a grapheme boundary.
+ */
+export function cutText(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let end = 0;
+  for (const { index, segment } of graphemes.segment(text)) {
+    if (index + segment.length > max) break;
+    end = index + segment.length;
+  }
+  let cut = text.slice(0, end);
+  if (!/\s/.test(text[end] ?? '')) {
+    const lastSpace = cut.search(/\s\S*$/);
+    if (lastSpace > max / 2) cut = cut.slice(0, lastSpace);
+  }
+  return cut.replace(/[\s,;.、。，；]+$/u, '');
 }
 
 /** Turns any text into a safe id: runs of other characters become "-", no "..", starts with a letter or digit. */

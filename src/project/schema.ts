@@ -13,6 +13,12 @@ export const SHOT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** Shot prompt bounds, after trimming; the seed's UI enforces the same range. */
 export const SHOT_PROMPT_MIN = 10;
 export const SHOT_PROMPT_MAX = 500;
+/** Most shots a project may hold. */
+export const MAX_SHOTS = 2000;
+/** Longest project name, in UTF-16 code units (what `string.length` counts). */
+export const PROJECT_NAME_MAX = 200;
+/** Longest style prompt. */
+export const STYLE_PROMPT_MAX = 1000;
 
 /** Why an id is unsafe as a file name and step id, most specific reason first; undefined when it is fine. */
 export function idProblem(id: string, what = 'shot id'): string | undefined {
@@ -185,10 +191,14 @@ export const backendSchema = z.strictObject({
 export const projectSchema = z.strictObject({
   schemaVersion: z.literal(SCHEMA_VERSION, { error: `schemaVersion must be ${SCHEMA_VERSION}` }),
   id: safeId('project id'),
-  name: z.string().trim().min(1, 'name must not be empty').max(200, 'name must be at most 200 characters'),
+  name: z
+    .string()
+    .trim()
+    .min(1, 'name must not be empty')
+    .max(PROJECT_NAME_MAX, `name must be at most ${PROJECT_NAME_MAX} characters`),
   globalSeed: seed.optional(),
   style: z.strictObject({
-    prompt: promptText(3, 1000, 'style.prompt'),
+    prompt: promptText(3, STYLE_PROMPT_MAX, 'style.prompt'),
     negativePrompt: phrase(1000, 'style.negativePrompt').optional(),
   }),
   output: z
@@ -209,7 +219,7 @@ export const projectSchema = z.strictObject({
   shots: z
     .array(shotSchema)
     .min(1, 'a project needs at least one shot')
-    .max(2000, 'a project may hold at most 2000 shots')
+    .max(MAX_SHOTS, `a project may hold at most ${MAX_SHOTS} shots`)
     .superRefine(checkUniqueIds, { when: () => true }),
 });
 
