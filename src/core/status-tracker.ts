@@ -30,7 +30,10 @@ const SHOT_STAGES: ReadonlySet<PipelineStage> = new Set(['comfyui', 'promotion',
 
 /** What the orchestrator emits to `onProgress`. */
 export interface GenerationStatus {
+  /** During a run: the earliest stage not finished (it never goes back while later stages already run). */
   stage: GenerationStage;
+  /** Stages with work in flight at once (shots are pipelined), in pipeline order; set by the pipeline. */
+  activeStages?: PipelineStage[];
   /** Overall progress, 0–100, never decreasing within a run. */
   progress: number;
   currentShot: number;

@@ -45,7 +45,10 @@ export type PipelineEvent =
     }
   | {
       type: 'progress';
+      /** The earliest stage not finished: moves only forward, even while later stages already run. */
       stage: PipelineStage;
+      /** Every stage with work in flight (shots are pipelined, so several at once), in pipeline order. */
+      activeStages: PipelineStage[];
       /** Overall 0–100, monotonic. */
       progress: number;
       stageProgress: number;

@@ -101,7 +101,10 @@ export async function runPipeline(project: Project, options: PipelineOptions): P
   let silenced = false;
   let listenerFailed = false;
   let journal: (event: PipelineEvent) => void = () => {};
+  // Measured step durations feed the progress ETA; set once the progress model exists.
+  const hooks: { recordStep?: (event: Extract<PipelineEvent, { type: 'step-completed' }>) => void } = {};
   const emit = (event: PipelineEvent): void => {
+    if (event.type === 'step-completed') hooks.recordStep?.(event);
     // After a cancel nothing more reaches the caller: a settled run must not keep reporting.
     if (silenced || (outer.aborted && event.type !== 'run-finished')) return;
     // A listener's exception (or a failed event-log write) must never fail a step or flip a finished run: events
@@ -171,7 +174,9 @@ export async function runPipeline(project: Project, options: PipelineOptions): P
     emit,
     now,
   });
-  const progress = new PipelineProgress(project.shots.length, emit, now);
+  const concurrency = Math.max(1, options.concurrency ?? backend.capacity);
+  const progress = new PipelineProgress(project.shots.length, emit, now, concurrency);
+  hooks.recordStep = (event) => progress.recordStepDuration(event.stage, event.durationMs);
   emit({
     type: 'run-started',
     runId,
@@ -188,7 +193,7 @@ export async function runPipeline(project: Project, options: PipelineOptions): P
     stages: new StageClock(progress, emit, now),
     signal,
     now,
-    concurrency: Math.max(1, options.concurrency ?? backend.capacity),
+    concurrency,
     panelSize: options.panelSize ?? 512,
     thresholds,
     regenerateBudget: options.regenerateBudget ?? project.qa?.regenerateBudget ?? 2,

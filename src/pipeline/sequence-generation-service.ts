@@ -482,6 +482,7 @@ function dispatch(event: PipelineEvent, options: GenerateSequenceOptions, totalS
     case 'progress':
       options.onProgress?.({
         stage: event.stage,
+        activeStages: event.activeStages,
         progress: event.progress,
         currentShot: event.currentShot,
         totalShots,
