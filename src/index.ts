@@ -186,7 +186,7 @@ export type {
 // Every type used in the signatures above, by name, so a consumer can write it down (checked by the package test).
 export type { DraftBackendOptions } from './backends/draft/draft-renderer.js';
 export type { TextureOptions } from './backends/draft/texture.js';
-export type { GenerationPurpose, ReferenceImage } from './backends/types.js';
+export type { GenerationPreview, GenerationPurpose, ReferenceImage } from './backends/types.js';
 export type { ClassifyOptions, ErrorKind } from './core/error-classify.js';
 export type { ErrorLogger, GenerationErrorHandlerOptions } from './core/error-handler.js';
 export type { StoryCoreErrorOptions } from './core/errors.js';
