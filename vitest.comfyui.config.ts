@@ -4,6 +4,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/comfyui-real/**/*.test.ts'],
+    // The end-to-end suite spawns the compiled CLI: rebuild dist/ when src/ changed since.
+    globalSetup: ['test/global-setup.ts'],
     pool: 'forks',
     fileParallelism: false,
     testTimeout: 120_000,

@@ -8,6 +8,8 @@ import type {
 } from '../src/backends/types.js';
 import { ErrorCode } from '../src/core/errors.js';
 import type { PipelineEvent } from '../src/pipeline/events.js';
+import { backendKey } from '../src/backends/backend-key.js';
+import { guardBackend } from '../src/pipeline/backend-guard.js';
 import { SequenceGenerationService } from '../src/pipeline/sequence-generation-service.js';
 import { makeProjectInput, shotId } from './helpers/project-factory.js';
 import { createTempWorkspace, type TempWorkspace } from './helpers/temp-workspace.js';
@@ -146,6 +148,32 @@ describe('a backend that ignores its signal', () => {
     });
     await expect(pending).resolves.toBeNull();
     expect(svc.isGenerating()).toBe(false);
+  });
+});
+
+describe('guardBackend', () => {
+  it('hashes like the backend it guards (fingerprint, size limit) and relays progress and previews until it settles', async () => {
+    const inner = new DeafBackend();
+    const previews: number[] = [];
+    const progress: number[] = [];
+    const fingerprinted = Object.assign(inner, {
+      maxGenerationSide: 1024,
+      fingerprint: (purpose: string) => `workflow:${purpose}`,
+      generate: async (_request: GenerationRequest, options?: GenerateOptions): Promise<GeneratedImage> => {
+        options?.onProgress?.({ fraction: 0.5 });
+        options?.onPreview?.({ png: Buffer.alloc(0), fraction: 0.5 } as never);
+        return new DeafBackend().generate(_request);
+      },
+    });
+    const guarded = guardBackend(fingerprinted);
+    for (const purpose of ['shot', 'sheet-panel', 'regenerate'] as const)
+      expect(backendKey(guarded, purpose)).toEqual(backendKey(fingerprinted, purpose));
+    expect((guarded as { maxGenerationSide?: number }).maxGenerationSide).toBe(1024);
+    await guarded.generate(
+      { prompt: 'a lighthouse', width: 64, height: 64, seed: 1, purpose: 'shot', label: 'x' },
+      { onProgress: (p) => progress.push(p.fraction), onPreview: () => previews.push(1) },
+    );
+    expect([progress, previews]).toEqual([[0.5], [1]]);
   });
 });
 

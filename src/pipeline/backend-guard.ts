@@ -25,8 +25,8 @@ export function checkRequestTimeout(value: unknown, path = 'requestTimeoutMs'): 
  * waiting, and whatever the backend returns later is dropped (its progress reports too), so nothing of it is
  * journaled. The backend's own signal is aborted as well, for backends that do honour it.
  *
- * Returns a plain object carrying the backend's descriptive fields (name, version, capacity, canRegenerate and
- * `maxGenerationSide` when it has one), so step input hashes are the same as with the backend itself.
+ * Returns a plain object carrying the backend's descriptive members (name, version, capacity, canRegenerate,
+ * `fingerprint` and `maxGenerationSide` when it has them), so step input hashes are the same as with the backend.
  */
 export function guardBackend(backend: ImageBackend, options: BackendGuardOptions = {}): ImageBackend {
   const timeoutMs = checkRequestTimeout(options.requestTimeoutMs);
@@ -37,6 +37,8 @@ export function guardBackend(backend: ImageBackend, options: BackendGuardOptions
     capacity: backend.capacity,
     canRegenerate: backend.canRegenerate,
     ...(typeof maxSide === 'number' ? { maxGenerationSide: maxSide } : {}),
+    // Part of step input hashes (backendKey): the guarded backend must hash exactly like the backend itself.
+    ...(backend.fingerprint ? { fingerprint: (purpose) => backend.fingerprint!(purpose) } : {}),
     generate: (request, generateOptions) => guardedGenerate(backend, request, generateOptions, timeoutMs),
     ...(backend.close ? { close: () => backend.close!() } : {}),
   };
@@ -80,13 +82,15 @@ function guardedGenerate(
         reject(error);
       }, timeoutMs);
     }
-    const onProgress = options.onProgress;
+    // Every option passes through; the callbacks go quiet once the request has settled (a late report from a
+    // backend that ignored the cancel must not reach the caller).
+    const forwarded: GenerateOptions = { ...options, signal: inner.signal };
+    const { onProgress, onPreview } = options;
+    if (onProgress) forwarded.onProgress = (p) => void (settled || onProgress(p));
+    if (onPreview) forwarded.onPreview = (p) => void (settled || onPreview(p));
     let call: Promise<GeneratedImage>;
     try {
-      call = backend.generate(request, {
-        signal: inner.signal,
-        ...(onProgress ? { onProgress: (p) => settled || onProgress(p) } : {}),
-      });
+      call = backend.generate(request, forwarded);
     } catch (error) {
       // A backend that throws synchronously instead of rejecting.
       finish();
