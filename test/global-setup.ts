@@ -1,6 +1,5 @@
 import { spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
-import { join } from 'node:path';
 import { COMPILED_MAIN, REPO_ROOT, newestSourceChange } from './helpers/cli.js';
 
 /**
@@ -10,11 +9,8 @@ import { COMPILED_MAIN, REPO_ROOT, newestSourceChange } from './helpers/cli.js';
 export default function buildIfStale(): void {
   const built = safeMtime(COMPILED_MAIN);
   if (built !== undefined && built >= newestSourceChange()) return;
-  const tsc = join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  const build = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], {
-    cwd: REPO_ROOT,
-    encoding: 'utf8',
-  });
+  // `npm run build`: dist/ emptied first (stale outputs of moved sources), then tsc.
+  const build = spawnSync('npm', ['run', 'build'], { cwd: REPO_ROOT, encoding: 'utf8' });
   if (build.status !== 0) {
     throw new Error(`npm run build failed before the tests:\n${build.stdout}${build.stderr}`);
   }
