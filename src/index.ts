@@ -239,6 +239,8 @@ export type {
   ListExecutionsOptions,
   ListRunsOptions,
   NewEvent,
+  PruneRunsOptions,
+  PruneRunsResult,
   RunStatus,
   SetRunStatusOptions,
   StepDoneInput,
