@@ -2,8 +2,9 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { asCancellation, throwIfAborted } from '../core/abort.js';
 import { ValidationError, errorMessage } from '../core/errors.js';
+import { convertCreativeStudioProject, isCreativeStudioProject } from './import-creative-studio.js';
 import type { Project } from './schema.js';
-import { parseProjectJson } from './validate.js';
+import { parseJsonDocument, parseProjectJson } from './validate.js';
 
 /** Name of the project file inside a project folder. */
 export const PROJECT_FILE_NAME = 'project.json';
@@ -23,17 +24,36 @@ export interface ReadJsonFileOptions {
   what?: string;
 }
 
-export type LoadProjectOptions = Omit<ReadJsonFileOptions, 'what'>;
+export interface LoadProjectOptions extends Omit<ReadJsonFileOptions, 'what'> {
+  /**
+   * Told each loss or change when the file is a Creative Studio project and is converted.
+   * @default process.emitWarning (type 'StoryCoreImportWarning')
+   */
+  onWarning?: (message: string) => void;
+  /** Style prompt for a Creative Studio project that gives none. */
+  style?: string;
+}
 
 /**
- * Reads and validates a project. `path` is a `project.json` or a folder holding one.
+ * Reads and validates a project. `path` is a `project.json` or a folder holding one. A Creative Studio project
+ * (StoryCore-Engine's Data Contract v1) is converted on the way, each loss or change told to `onWarning`.
  * Every failure (missing, unreadable, too large, not UTF-8, not JSON, not a valid project) is a ValidationError
  * that names the file; validation failures list every issue with its JSON path.
  */
 export async function loadProjectFile(path: string, options: LoadProjectOptions = {}): Promise<Project> {
   const { file, text } = await readProjectText(path, options);
   throwIfAborted(options.signal);
-  return parseProjectJson(text, file);
+  // Parsed once to tell the shapes apart; our own files keep their line/column errors through parseProjectJson.
+  const doc = parseJsonDocument(text, file);
+  if (!isCreativeStudioProject(doc)) return parseProjectJson(text, file);
+  const converted = convertCreativeStudioProject(doc, {
+    source: file,
+    ...(options.style === undefined ? {} : { style: options.style }),
+  });
+  const warn =
+    options.onWarning ?? ((message: string) => process.emitWarning(message, 'StoryCoreImportWarning'));
+  for (const warning of converted.warnings) warn(`${file}: ${warning}`);
+  return converted.project;
 }
 
 /** Resolves a folder to its `project.json` and reads the text, with the size limit and readable errors. */
