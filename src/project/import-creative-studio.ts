@@ -444,6 +444,17 @@ function shotPrompt(
         `${at('prompt')} differs from ${candidate.path} and was not used (generation.prompt wins)`,
       );
     }
+    // Title and description are the board's labels; when a prompt is given they are not sent, which is a loss.
+    const titlePath = at(shot.title === undefined ? 'name' : 'title');
+    const unsent = [
+      { path: titlePath, value: title },
+      { path: at('description'), value: description },
+    ].filter((f) => i < 2 && f.value !== '' && !joined.toLowerCase().includes(f.value.toLowerCase()));
+    if (unsent.length > 0) {
+      warnings.push(
+        `${unsent.map((f) => f.path).join(' and ')} not sent to the backend: the prompt comes from ${candidate.path}`,
+      );
+    }
     return fitPrompt(
       candidate.parts.filter((p) => p !== ''),
       [],
