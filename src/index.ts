@@ -114,6 +114,12 @@ export {
   writeProjectFile,
   formatValidationIssues,
   importStoryCoreEngine,
+  importProject,
+  importSceneBreakdown,
+  convertCreativeStudioProject,
+  isCreativeStudioProject,
+  writeBackCreativeStudio,
+  IMPORT_FORMAT_NAMES,
   composeShotPrompt,
   composeNegativePrompt,
   SCHEMA_VERSION,
@@ -203,6 +209,23 @@ export type {
   ImportStoryCoreEngineOptions,
   ImportStoryCoreEngineResult,
 } from './project/import-storycore-engine.js';
+export type {
+  ConvertCreativeStudioOptions,
+  CreativeStudioConversion,
+  CreativeStudioProjectInput,
+  ImportedTransition,
+  StudioShotSource,
+} from './project/import-creative-studio.js';
+export type { ImportFormat, ImportProjectOptions, ImportProjectResult } from './project/import-project.js';
+export type {
+  ImportSceneBreakdownOptions,
+  ImportSceneBreakdownResult,
+} from './project/import-scene-breakdown.js';
+export type {
+  StudioWriteBackResults,
+  WriteBackCreativeStudioOptions,
+  WriteBackCreativeStudioResult,
+} from './project/write-back-creative-studio.js';
 export type { LoadProjectOptions, ReadJsonFileOptions } from './project/load.js';
 export type { ValidateProjectResult } from './project/validate.js';
 export type { WriteProjectOptions } from './project/write.js';

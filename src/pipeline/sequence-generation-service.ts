@@ -15,6 +15,11 @@ import { policyFromOptions, type RetryPolicy } from '../core/retry.js';
 import { PIPELINE_STAGES, type GenerationStatus, type PipelineStage } from '../core/status-tracker.js';
 import { createDraftBackend } from '../backends/draft/index.js';
 import type { ImageBackend } from '../backends/types.js';
+import {
+  convertCreativeStudioProject,
+  isCreativeStudioProject,
+  type CreativeStudioProjectInput,
+} from '../project/import-creative-studio.js';
 import type { Project, ProjectInput } from '../project/schema.js';
 import { validateProject } from '../project/validate.js';
 import { assertUsableDir } from '../core/usable-dir.js';
@@ -38,7 +43,15 @@ export interface GenerationResults {
     qaScore: number;
     processingTime: number;
     seed: number;
+    /** The frame's URL under the name the Creative Studio UI stores per shot (the same as `imageUrl`). */
+    generated_image_url: string;
+    /** The studio shot's own id, when the project was a Creative Studio project whose id had to change. */
+    sourceShotId?: string;
   }>;
+  /** The sheet as the Creative Studio UI stores it (`url` is `masterCoherenceSheetUrl`; `generated_at` in ms). */
+  master_coherence_sheet: { url: string; generated_at: number };
+  /** What changed when a Creative Studio project was converted (each names its path); empty otherwise. */
+  warnings: string[];
   qaReport: QaReport;
   /** file: URL of the export zip; empty when the run failed before exporting. */
   exportPackageUrl: string;
@@ -57,6 +70,13 @@ export interface GenerateSequenceOptions {
   onError?: (error: GenerationError & { next: 'retry' | 'give-up'; delayMs?: number }) => void;
   /** Every pipeline event, for transports (CLI, SSE). */
   onEvent?: (event: PipelineEvent) => void;
+  /**
+   * Told each loss or change when `project` is a Creative Studio project and is converted (also in the results'
+   * `warnings`). @default the service's onWarning, if any
+   */
+  onWarning?: (message: string) => void;
+  /** Style prompt for a Creative Studio project that gives none (`style` or `metadata.style`). */
+  style?: string;
   /** Attempts per step, the first included. @default 3 */
   retryAttempts?: number;
   /** Wait before the first retry, doubled each time up to 30 s. @default 2000 */
@@ -254,13 +274,17 @@ export class SequenceGenerationService {
   /**
    * Runs the five stages. Resolves to the results (with `success: false` and per-shot `errors` when some shots
    * failed for good), or `null` when the run was cancelled or failed as a whole (see `getPartialResults`).
-   * Invalid projects reject with ValidationError listing every problem.
+   * Invalid projects reject with ValidationError listing every problem. A Creative Studio project (the studio
+   * UI's Data Contract v1 object) is converted first, each loss or change told to `onWarning` and listed in the
+   * results' `warnings`.
    */
   async generateSequence(
-    project: Project | ProjectInput,
+    project: Project | ProjectInput | CreativeStudioProjectInput,
     options: GenerateSequenceOptions = {},
   ): Promise<GenerationResults | null> {
-    const validated = toProject(project);
+    const { project: validated, warnings, sourceIds } = toProject(project, options.style);
+    const onWarning = options.onWarning ?? this.onWarning;
+    if (onWarning !== undefined) for (const warning of warnings) onWarning(warning);
     await this.assertUsablePaths(options.outDir ? resolve(options.outDir) : this.outDir);
     const retryPolicy = policyFromOptions(
       {
@@ -313,7 +337,7 @@ export class SequenceGenerationService {
       });
       // The note's "automatic cleanup on success": saved partial results of this project are now stale.
       if (result.status === 'succeeded') this.partialResults.clear(validated.id);
-      return this.toResults(result);
+      return this.toResults(result, warnings, sourceIds);
     } catch (error) {
       if (isCancellation(error)) return null;
       // Another live run holds this project: no run was started here, so there is nothing partial to report.
@@ -423,26 +447,39 @@ export class SequenceGenerationService {
     return sha ? pathToFileURL(this.getStore().artifacts.pathOf(sha)).href : '';
   }
 
-  private toResults(result: PipelineResult): GenerationResults {
+  private toResults(
+    result: PipelineResult,
+    warnings: string[],
+    sourceIds: ReadonlyMap<string, string>,
+  ): GenerationResults {
     const exportDir = result.export?.dir;
     // The export's own naming (its zero-padding grows with the shot count), never a copy of it.
     const frameUrl = (shotId: string, index: number, sha: string): string =>
       exportDir
         ? pathToFileURL(resolve(exportDir, shotFilePath(index, shotId, result.shots.length))).href
         : this.artifactUrl(sha);
+    const sheetUrl = exportDir
+      ? pathToFileURL(resolve(exportDir, 'master_coherence_sheet.png')).href
+      : pathToFileURL(result.sheet.path).href;
     return {
       success: result.status === 'succeeded',
       runId: result.runId,
-      masterCoherenceSheetUrl: exportDir
-        ? pathToFileURL(resolve(exportDir, 'master_coherence_sheet.png')).href
-        : pathToFileURL(result.sheet.path).href,
-      generatedShots: result.shots.map((s) => ({
-        shotId: s.shotId,
-        imageUrl: frameUrl(s.shotId, s.index, s.frameSha256),
-        qaScore: s.qa.score,
-        processingTime: s.processingTimeMs,
-        seed: s.seed,
-      })),
+      masterCoherenceSheetUrl: sheetUrl,
+      master_coherence_sheet: { url: sheetUrl, generated_at: Date.now() },
+      generatedShots: result.shots.map((s) => {
+        const imageUrl = frameUrl(s.shotId, s.index, s.frameSha256);
+        const sourceShotId = sourceIds.get(s.shotId);
+        return {
+          shotId: s.shotId,
+          imageUrl,
+          qaScore: s.qa.score,
+          processingTime: s.processingTimeMs,
+          seed: s.seed,
+          generated_image_url: imageUrl,
+          ...(sourceShotId === undefined || sourceShotId === s.shotId ? {} : { sourceShotId }),
+        };
+      }),
+      warnings,
       qaReport: result.qaReport,
       exportPackageUrl: result.export ? pathToFileURL(result.export.zipPath).href : '',
       ...(exportDir ? { exportDir } : {}),
@@ -465,7 +502,22 @@ function splitStepId(stepId: string): [string, string | undefined] {
   return i < 0 ? [stepId, undefined] : [stepId.slice(0, i), stepId.slice(i + 1)];
 }
 
-function toProject(project: Project | ProjectInput): Project {
+interface ToProject {
+  project: Project;
+  warnings: string[];
+  /** Converted shot id → the studio shot's id (Creative Studio projects only). */
+  sourceIds: Map<string, string>;
+}
+
+function toProject(project: unknown, style: string | undefined): ToProject {
+  if (isCreativeStudioProject(project)) {
+    const converted = convertCreativeStudioProject(project, style === undefined ? {} : { style });
+    return {
+      project: converted.project,
+      warnings: converted.warnings,
+      sourceIds: new Map(converted.shotSources.map((s) => [s.shotId, s.sourceId])),
+    };
+  }
   const result = validateProject(project);
   if (!result.ok) {
     throw new ValidationError(
@@ -473,7 +525,7 @@ function toProject(project: Project | ProjectInput): Project {
       result.issues,
     );
   }
-  return result.project;
+  return { project: result.project, warnings: [], sourceIds: new Map() };
 }
 
 function dispatch(event: PipelineEvent, options: GenerateSequenceOptions, totalShots: number): void {

@@ -28,6 +28,23 @@ export interface ImportedTransition {
   durationSeconds?: number;
 }
 
+/**
+ * The Creative Studio project as a TypeScript caller holds it (the studio's own `Project` interface is assignable):
+ * only the members the conversion looks at, all loosely typed, since the object is checked at run time.
+ */
+export interface CreativeStudioProjectInput {
+  id?: string | number;
+  schema_version?: string;
+  schemaVersion?: string;
+  project_name?: string;
+  name?: string;
+  shots?: readonly object[];
+  storyboard?: readonly object[];
+  metadata?: object;
+  capabilities?: object;
+  generation_status?: object;
+}
+
 export interface ConvertCreativeStudioOptions {
   /** Style prompt to use instead of the one found in the project (needed when it gives none). */
   style?: string;

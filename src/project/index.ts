@@ -21,3 +21,21 @@ export { resolveGlobalSeed, resolveShotSeed } from './seeds.js';
 export { composeNegativePrompt, composeShotPrompt, projectContentHash } from './prompt.js';
 export { importStoryCoreEngine } from './import-storycore-engine.js';
 export type { ImportStoryCoreEngineOptions, ImportStoryCoreEngineResult } from './import-storycore-engine.js';
+export { IMPORT_FORMAT_NAMES, importProject } from './import-project.js';
+export type { ImportFormat, ImportProjectOptions, ImportProjectResult } from './import-project.js';
+export { importSceneBreakdown } from './import-scene-breakdown.js';
+export type { ImportSceneBreakdownOptions, ImportSceneBreakdownResult } from './import-scene-breakdown.js';
+export { convertCreativeStudioProject, isCreativeStudioProject } from './import-creative-studio.js';
+export type {
+  ConvertCreativeStudioOptions,
+  CreativeStudioConversion,
+  CreativeStudioProjectInput,
+  ImportedTransition,
+  StudioShotSource,
+} from './import-creative-studio.js';
+export { writeBackCreativeStudio } from './write-back-creative-studio.js';
+export type {
+  StudioWriteBackResults,
+  WriteBackCreativeStudioOptions,
+  WriteBackCreativeStudioResult,
+} from './write-back-creative-studio.js';
