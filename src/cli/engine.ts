@@ -2,9 +2,10 @@ import type {
   SequenceGenerationService,
   SequenceGenerationServiceOptions,
 } from '../pipeline/sequence-generation-service.js';
-import type { importStoryCoreEngine as ImportStoryCoreEngine } from '../project/import-storycore-engine.js';
+import type { importProject as ImportProject } from '../project/import-project.js';
 import type { loadProjectFile as LoadProjectFile } from '../project/load.js';
 import type { writeProjectFile as WriteProjectFile } from '../project/write.js';
+import type { writeBackCreativeStudio as WriteBackCreativeStudio } from '../project/write-back-creative-studio.js';
 import type { verifyPackage as VerifyPackage } from '../stages/export/verify-package.js';
 import type { collectGarbage as CollectGarbage } from '../store/workspace-gc.js';
 import type { WorkspaceStore, WorkspaceStoreOptions } from '../store/workspace-store.js';
@@ -32,12 +33,31 @@ export async function writeProjectFile(
   return write(...args);
 }
 
-/** `importStoryCoreEngine` from project/import-storycore-engine, loaded on first use. */
-export async function importStoryCoreEngine(
-  ...args: Parameters<typeof ImportStoryCoreEngine>
-): ReturnType<typeof ImportStoryCoreEngine> {
-  const { importStoryCoreEngine: convert } = await import('../project/import-storycore-engine.js');
+/** `importProject` from project/import-project (any StoryCore-Engine shape), loaded on first use. */
+export async function importProject(
+  ...args: Parameters<typeof ImportProject>
+): ReturnType<typeof ImportProject> {
+  const { importProject: convert } = await import('../project/import-project.js');
   return convert(...args);
+}
+
+/** `writeBackCreativeStudio` from project/write-back-creative-studio, loaded on first use. */
+export async function writeBackCreativeStudio(
+  ...args: Parameters<typeof WriteBackCreativeStudio>
+): ReturnType<typeof WriteBackCreativeStudio> {
+  const { writeBackCreativeStudio: write } = await import('../project/write-back-creative-studio.js');
+  return write(...args);
+}
+
+/** Whether the file (or a folder's project.json) is a Creative Studio project; read errors say which file. */
+export async function isCreativeStudioFile(path: string): Promise<boolean> {
+  const [{ readProjectText }, { parseJsonDocument }, { isCreativeStudioProject }] = await Promise.all([
+    import('../project/load.js'),
+    import('../project/validate.js'),
+    import('../project/import-creative-studio.js'),
+  ]);
+  const { file, text } = await readProjectText(path);
+  return isCreativeStudioProject(parseJsonDocument(text, file));
 }
 
 /** A service over a workspace; loads the pipeline (and better-sqlite3) on first use. The caller closes it. */

@@ -36,6 +36,8 @@ export interface ImportProjectOptions {
 
 export interface ImportProjectResult {
   format: ImportFormat;
+  /** The format as said to a user (IMPORT_FORMAT_NAMES). */
+  formatName: string;
   /** The file or folder read. */
   source: string;
   project: Project;
@@ -66,11 +68,11 @@ export async function importProject(
   }
   if ((await kindOf(join(dir, STORYBOARD_FILE), signal)) === 'file') {
     const { project, warnings } = await importStoryCoreEngine(dir, folderOptions);
-    return { format: 'engine-storyboard', source: dir, project, warnings, transitions: {} };
+    return { ...named('engine-storyboard'), source: dir, project, warnings, transitions: {} };
   }
   if ((await kindOf(join(dir, SCENE_BREAKDOWN_FILE), signal)) === 'file') {
     const { project, warnings } = await importSceneBreakdown(dir, folderOptions);
-    return { format: 'engine-scene-breakdown', source: dir, project, warnings, transitions: {} };
+    return { ...named('engine-scene-breakdown'), source: dir, project, warnings, transitions: {} };
   }
   if ((await kindOf(join(dir, 'project.json'), signal)) === 'file') {
     return importStudioFile(join(dir, 'project.json'), options, dir);
@@ -115,13 +117,18 @@ async function importStudioFile(
     ...(options.style === undefined ? {} : { style: options.style }),
   });
   return {
-    format: 'creative-studio',
+    ...named('creative-studio'),
     source: read.file,
     project: converted.project,
     warnings: converted.warnings,
     transitions: converted.transitions,
   };
 }
+
+const named = (format: ImportFormat): { format: ImportFormat; formatName: string } => ({
+  format,
+  formatName: IMPORT_FORMAT_NAMES[format],
+});
 
 async function kindOf(path: string, signal: AbortSignal | undefined): Promise<'file' | 'dir' | 'missing'> {
   throwIfAborted(signal);

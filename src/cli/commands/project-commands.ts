@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ValidationError } from '../../core/errors.js';
 import { packageRoot, type CliContext, type GlobalOptions } from '../context.js';
-import { importStoryCoreEngine, loadProjectFile, writeProjectFile } from '../engine.js';
+import { importProject, loadProjectFile, writeProjectFile } from '../engine.js';
 
 /** Adds `validate`, `init` and `import`: the commands that read or write a project file and need no run store. */
 export function registerProjectCommands(program: Command, ctx: CliContext): void {
@@ -42,20 +42,38 @@ export function registerProjectCommands(program: Command, ctx: CliContext): void
   program
     .command('import')
     .description(
-      'convert a StoryCore-Engine project folder (project.json + storyboard.json) into a v1 project file',
+      'convert a StoryCore-Engine project into a v1 project file: an engine folder (project.json + ' +
+        'storyboard.json, or + scene_breakdown.json) or a Creative Studio project.json',
     )
-    .argument('<dir>', 'the StoryCore-Engine project folder')
+    .argument('<source>', 'the StoryCore-Engine folder, or the Creative Studio project file')
     .option('-o, --output <file>', 'where to write the converted project', 'project.json')
     .option('--style <prompt>', 'style prompt to use when the source gives none')
     .option('--force', 'overwrite the output file')
-    .action(async (dir: string, o: { output: string; style?: string; force?: boolean }) => {
-      const { project, warnings } = await importStoryCoreEngine(dir, o.style ? { style: o.style } : {});
+    .action(async (source: string, o: { output: string; style?: string; force?: boolean }, cmd: Command) => {
+      // Checked before reading: converting a large source only to refuse to write it wastes the user's time.
       await refuseOverwrite(o.output, o.force);
+      const result = await importProject(source, o.style ? { style: o.style } : {});
       await mkdir(dirname(resolve(o.output)), { recursive: true });
-      await writeProjectFile(o.output, project);
+      await writeProjectFile(o.output, result.project);
       // Warnings go to stderr so stdout stays the one line a script may read.
-      for (const w of warnings) err(`warning: ${w}`);
-      out(`✔ imported ${project.shots.length} shots from ${dir} into ${resolve(o.output)}`);
+      for (const w of result.warnings) err(`warning: ${w}`);
+      if (ctx.jsonMode(cmd.optsWithGlobals<GlobalOptions>())) {
+        out(
+          JSON.stringify({
+            ok: true,
+            format: result.format,
+            source: result.source,
+            output: resolve(o.output),
+            shots: result.project.shots.length,
+            warnings: result.warnings,
+            transitions: result.transitions,
+          }),
+        );
+        return;
+      }
+      out(
+        `✔ imported ${result.project.shots.length} shots from ${result.source} (${result.formatName}) into ${resolve(o.output)}`,
+      );
     });
 }
 

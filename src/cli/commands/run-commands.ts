@@ -10,8 +10,9 @@ import type {
   SequenceGenerationService,
 } from '../../pipeline/sequence-generation-service.js';
 import { intAtLeast, nonEmptyPath, type CliContext, type GlobalOptions } from '../context.js';
-import { loadProjectFile } from '../engine.js';
+import { isCreativeStudioFile, loadProjectFile, writeBackCreativeStudio } from '../engine.js';
 import { ExitCode } from '../errors.js';
+import { ValidationError } from '../../core/errors.js';
 import { jsonLinesView, terminalView, type ProgressView } from '../progress-view.js';
 
 interface RunOptions extends GlobalOptions, BackendFlags {
@@ -30,10 +31,26 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
     program
       .command('generate')
       .description('run the five stages on a project (reuses every finished step of earlier runs)')
-      .argument('<project>', 'project.json, or a folder holding one'),
+      .argument('<project>', 'project.json (ours or a Creative Studio one), or a folder holding one')
+      .option('--style <prompt>', 'style prompt for a Creative Studio project that gives none')
+      .option(
+        '--write-back',
+        "write the frames' and the sheet's URLs back into the Creative Studio project file (generated_image_url, master_coherence_sheet)",
+      ),
   ).action(async (projectPath: string, _cmdOpts: unknown, cmd: Command) => {
-    const opts = cmd.optsWithGlobals<RunOptions>();
-    const project = await loadProjectFile(projectPath);
+    const opts = cmd.optsWithGlobals<RunOptions & { style?: string; writeBack?: boolean }>();
+    // Refused before the run: finding out after an hour of generation that there is nowhere to write is no help.
+    if (opts.writeBack && !(await isCreativeStudioFile(projectPath))) {
+      throw new ValidationError(
+        `--write-back needs a Creative Studio project file; ${projectPath} is a StoryCore project (its results are in the export)`,
+        [],
+        { details: { file: projectPath } },
+      );
+    }
+    const project = await loadProjectFile(projectPath, {
+      onWarning: (message) => ctx.err(`warning: ${message}`),
+      ...(opts.style === undefined ? {} : { style: opts.style }),
+    });
     const baseDir = await projectDir(projectPath);
     await runWithProgress(
       ctx,
@@ -41,14 +58,20 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
       true,
       () => project.id,
       (svc, view, signal) =>
-        withBackend(opts, project, baseDir, signal, (backend) =>
-          svc.generateSequence(project, {
+        withBackend(opts, project, baseDir, signal, async (backend) => {
+          const results = await svc.generateSequence(project, {
             signal,
             onEvent: (e) => view.onEvent(e),
             ...runOptions(opts),
             ...(backend ? { backend } : {}),
-          }),
-        ),
+          });
+          if (results !== null && opts.writeBack) {
+            // Shots that failed keep what the file had; the run's summary says which they are.
+            const { file, updatedShots } = await writeBackCreativeStudio(projectPath, results, { signal });
+            view.note(`wrote ${updatedShots.length} frame URLs and the sheet's back into ${file}`);
+          }
+          return results;
+        }),
     );
   });
 
