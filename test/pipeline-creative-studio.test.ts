@@ -68,6 +68,7 @@ describe('the note’s ProjectContext on a Creative Studio project', () => {
       // Generate sequence with progress callbacks
       const results = await sequenceGenerationService.generateSequence(project, {
         onProgress: (status) => setGenerationStatus(status),
+        // eslint-disable-next-line @typescript-eslint/no-unused-vars -- the note's line, kept as written
         onStageComplete: (stage, result) => console.log(`Stage ${stage} completed`),
         onError: (error) => console.error(`Error at stage ${error.stage}`),
         retryAttempts: 3,
