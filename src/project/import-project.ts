@@ -68,6 +68,9 @@ export async function importProject(
   }
   if ((await kindOf(join(dir, STORYBOARD_FILE), signal)) === 'file') {
     const { project, warnings } = await importStoryCoreEngine(dir, folderOptions);
+    if ((await kindOf(join(dir, SCENE_BREAKDOWN_FILE), signal)) === 'file') {
+      warnings.push(`${SCENE_BREAKDOWN_FILE} not read: the folder's ${STORYBOARD_FILE} gives the shots`);
+    }
     return { ...named('engine-storyboard'), source: dir, project, warnings, transitions: {} };
   }
   if ((await kindOf(join(dir, SCENE_BREAKDOWN_FILE), signal)) === 'file') {
