@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { classifyError } from '../../src/core/error-classify.js';
 import { createComfyUiBackend, type ComfyUiBackend } from '../../src/backends/comfyui/index.js';
 import { parseWorkflow, type Workflow } from '../../src/backends/comfyui/workflow.js';
 import type { GenerationRequest } from '../../src/backends/types.js';
@@ -173,4 +174,15 @@ describe('a run on ComfyUI that meets faults', () => {
     expect(executed.filter((id) => id.startsWith('generate:'))).toEqual([`generate:${project.shots[1]!.id}`]);
     expect(executed.some((id) => id.startsWith('sheet:'))).toBe(false);
   }, 60_000);
+});
+
+describe('a request timeout is a retryable failure, never mistaken for a cancel', () => {
+  it('classifies as a temporary timeout and keeps its own message', async () => {
+    double.inject({ kind: 'hang', route: '/prompt' });
+    const error = await backend.generate(request()).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(classifyError(error)).toMatchObject({ kind: 'temporary', code: 'timeout', retryable: true });
+  });
 });

@@ -126,8 +126,9 @@ export class ComfyHttp {
       if (isStoryCoreError(error)) throw error;
       if (signal?.aborted) throw cancellationFrom(signal);
       if (timedOut)
+        // Not the AbortError itself as the cause: an abort anywhere in a cause chain reads as a cancel, and this is
+        // a retryable timeout of the request, not a cancel of the run.
         throw new TimeoutError(`ComfyUI at ${this.baseUrl} did not answer ${path} within ${timeoutMs} ms`, {
-          cause: error,
           details: where,
         });
       throw new BackendUnreachableError(`cannot reach ComfyUI at ${this.baseUrl} (${networkCause(error)})`, {
