@@ -208,6 +208,8 @@ describe('failover', () => {
       demo,
     );
     await Promise.all(ds.map((d) => d.stop()));
+    // The probes notice (two failed rounds); from then on a job waits for a server instead of failing at once.
+    await until(() => backend.servers().every((s) => s.state === 'down'), 3000);
     const t = performance.now();
     const error = await backend.generate(request('outage')).catch((e: unknown) => e);
     const waited = performance.now() - t;

@@ -152,6 +152,7 @@ export class ComfyUiBackend implements ImageBackend {
           continue;
         }
         if (!classifyError(error).retryable || attempt >= maxMoves) throw error;
+        if (!this.pool.hasAlternative(new Set([...avoid, member]))) throw error;
         // The server failed this job (unreachable, 5xx, timeout, lost it): count it against the server and try
         // another one.
         this.pool.failedJob(member, label, error);

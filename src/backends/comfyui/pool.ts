@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { cancellationFrom } from '../../core/abort.js';
 import { BackendUnreachableError, errorMessage } from '../../core/errors.js';
 import type { BackendStatus, ServerStatus } from '../types.js';
@@ -47,7 +48,7 @@ export class PoolMember {
   /** Jobs moved away while the server was unreachable: deleted from its queue when it answers again. */
   readonly stale = new Set<string>();
   /** Aborted when the server is taken out of routing: its jobs stop waiting for it and move. */
-  private downController = new AbortController();
+  private downController = listenable(new AbortController());
 
   constructor(
     readonly client: ComfyUiClient,
@@ -80,7 +81,7 @@ export class PoolMember {
   markUp(): void {
     this.state = 'up';
     this.reason = undefined;
-    this.downController = new AbortController();
+    this.downController = listenable(new AbortController());
   }
 }
 
@@ -175,8 +176,16 @@ export class ServerPool {
 
   /** A job (`label`) failed on `member` because of the server and will move: counted, and named if it goes down. */
   failedJob(member: PoolMember, label: string, error: unknown): void {
+    // With no other live server a job's failure is the step's to retry, as without a pool: only probes take the
+    // last server out.
+    if (!this.hasAlternative(new Set([member]))) return;
     this.reportOf(member).pending.add(label);
     this.failed(member, error);
+  }
+
+  /** Whether a live server outside `avoid` exists (somewhere else to move a job). */
+  hasAlternative(avoid: ReadonlySet<PoolMember>): boolean {
+    return this.members.some((m) => m.state === 'up' && !avoid.has(m));
   }
 
   /** A job that left `from` has been queued on `to` (or ended without another server: `to` undefined). */
@@ -375,6 +384,12 @@ export class ServerPool {
       this.waiters.push(done);
     });
   }
+}
+
+/** Every job on a server listens to its down signal: as many listeners as jobs, not a leak. */
+function listenable(controller: AbortController): AbortController {
+  setMaxListeners(0, controller.signal);
+  return controller;
 }
 
 function joinNames(names: string[]): string {
