@@ -105,6 +105,7 @@ export class ServerPool {
   private waiters: Array<() => void> = [];
   private outageSince: number | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private snapshotTimer: NodeJS.Timeout | undefined;
   private probing: Promise<void> | undefined;
   private readonly listeners = new Set<(status: BackendStatus) => void>();
   private readonly reports = new Map<PoolMember, MoveReport>();
@@ -143,6 +144,7 @@ export class ServerPool {
       const member = this.pick(avoid);
       if (member) {
         member.inFlight++;
+        this.changed();
         return member;
       }
       let waitMs: number | undefined;
@@ -158,6 +160,7 @@ export class ServerPool {
 
   release(member: PoolMember): void {
     member.inFlight = Math.max(0, member.inFlight - 1);
+    this.changed();
     this.wake();
   }
 
@@ -232,6 +235,7 @@ export class ServerPool {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
+    clearTimeout(this.snapshotTimer);
     this.wake();
     await this.probing;
     // Jobs moved away from a server that is back by now would otherwise run there for nobody.
@@ -354,9 +358,22 @@ export class ServerPool {
     );
   }
 
+  /** Jobs came or went: listeners hear a snapshot at most twice a second (a progress view, not a log). */
+  private changed(): void {
+    if (this.snapshotTimer || this.listeners.size === 0 || this.closed) return;
+    this.snapshotTimer = setTimeout(() => {
+      this.snapshotTimer = undefined;
+      this.tell({ servers: this.snapshot() });
+    }, 500);
+    this.snapshotTimer.unref();
+  }
+
   private announce(message: string): void {
     this.messages.push(message);
-    const status: BackendStatus = { servers: this.snapshot(), message };
+    this.tell({ servers: this.snapshot(), message });
+  }
+
+  private tell(status: BackendStatus): void {
     for (const l of this.listeners) {
       try {
         l(status);
