@@ -321,11 +321,9 @@ export async function createComfyUiBackend(options: ComfyUiBackendOptions): Prom
   try {
     const probes = await Promise.allSettled(
       clients.map(async (client) => {
-        const [features, info] = await Promise.all([
-          client.serverFeatures(signal),
-          client.objectInfo(signal),
-        ]);
-        return { version: features.version, info };
+        // Version first: a server that does not answer it is not waited for through /object_info's long timeout.
+        const features = await client.serverFeatures(signal);
+        return { version: features.version, info: await client.objectInfo(signal) };
       }),
     );
     throwIfAborted(signal);
