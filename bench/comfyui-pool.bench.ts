@@ -142,7 +142,13 @@ export function poolJobWorkflow(): Workflow {
     },
     '2': {
       class_type: 'ImageScale',
-      inputs: { image: ['1', 0], upscale_method: 'nearest-exact', width: 2048, height: 2048, crop: 'disabled' },
+      inputs: {
+        image: ['1', 0],
+        upscale_method: 'nearest-exact',
+        width: 2048,
+        height: 2048,
+        crop: 'disabled',
+      },
     },
     '3': { class_type: 'ImageBlur', inputs: { image: ['2', 0], blur_radius: 2, sigma: 1 } },
     '4': {
@@ -161,7 +167,11 @@ async function realSuite(): Promise<BenchRow[]> {
   const workflow = { workflow: poolJobWorkflow(), source: 'pool-bench' };
   const JOBS = 12;
   let seq = 20_000 + Math.floor(Math.random() * 1_000_000);
-  const run = async (backend: ComfyUiBackend, jobs: number, onDone?: (n: number) => void): Promise<number> => {
+  const run = async (
+    backend: ComfyUiBackend,
+    jobs: number,
+    onDone?: (n: number) => void,
+  ): Promise<number> => {
     let done = 0;
     const from = seq;
     seq += jobs;

@@ -4,7 +4,11 @@ import { createComfyUiBackend, type ComfyUiBackend } from '../../src/backends/co
 import { parseWorkflow, type Workflow } from '../../src/backends/comfyui/workflow.js';
 import type { BackendStatus, GenerationRequest } from '../../src/backends/types.js';
 import { BackendUnreachableError, ValidationError, isCancellation } from '../../src/core/errors.js';
-import { startComfyDouble, type ComfyDouble, type ComfyDoubleOptions } from '../support/comfyui-double/index.js';
+import {
+  startComfyDouble,
+  type ComfyDouble,
+  type ComfyDoubleOptions,
+} from '../support/comfyui-double/index.js';
 
 /**
  * Issue 8's fault matrix on test doubles: a pool of servers routes by load (ours and other users' jobs), survives a
@@ -93,9 +97,9 @@ const until = async (check: () => boolean, ms = 5000): Promise<void> => {
 /** Prompts each double accepted from our backends (its own client ids), by label. */
 const labelsOn = (d: ComfyDouble): string[] =>
   d.submitted.map((s) => {
-    const save = Object.values(s.prompt).find((n) => (n as { class_type?: string }).class_type === 'SaveImage') as
-      | { inputs: { filename_prefix: string } }
-      | undefined;
+    const save = Object.values(s.prompt).find(
+      (n) => (n as { class_type?: string }).class_type === 'SaveImage',
+    ) as { inputs: { filename_prefix: string } } | undefined;
     return String(save?.inputs.filename_prefix.split('/').at(-1)?.replace(/_\d+$/, ''));
   });
 
@@ -134,7 +138,8 @@ describe('routing', () => {
           .replaceAll('{{filename_prefix}}', `other/${i}`),
       ) as Workflow;
       for (const node of Object.values(filled))
-        for (const [k, v] of Object.entries(node.inputs)) if (v === '64' || v === '48') node.inputs[k] = Number(v);
+        for (const [k, v] of Object.entries(node.inputs))
+          if (v === '64' || v === '48') node.inputs[k] = Number(v);
       const r = await fetch(`${ds[0]!.url}/prompt`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -193,7 +198,9 @@ describe('failover', () => {
     await until(() => backend.servers()[0]!.state === 'up', 3000);
     expect(Date.now() - backAt).toBeLessThan(FAST.healthIntervalMs + FAST.probeTimeoutMs + 400);
     // The jobs that moved away were deleted from its queue when it came back.
-    await until(() => ds[0]!.queueSnapshot().pending.length === 0 && ds[0]!.queueSnapshot().running.length === 0);
+    await until(
+      () => ds[0]!.queueSnapshot().pending.length === 0 && ds[0]!.queueSnapshot().running.length === 0,
+    );
     const images = await Promise.all(runs);
     expect(images).toHaveLength(4);
     expect(messages.some((m) => m.includes('is back in the pool'))).toBe(true);
@@ -214,7 +221,9 @@ describe('failover', () => {
     const error = await backend.generate(request('outage')).catch((e: unknown) => e);
     const waited = performance.now() - t;
     expect(error).toBeInstanceOf(BackendUnreachableError);
-    expect((error as Error).message).toMatch(/no ComfyUI server of the pool answered for 2 s: 127\.0\.0\.1:\d+ down/);
+    expect((error as Error).message).toMatch(
+      /no ComfyUI server of the pool answered for 2 s: 127\.0\.0\.1:\d+ down/,
+    );
     expect((error as Error).message).toMatch(/resume the run/);
     expect(waited).toBeGreaterThan(FAST.outageTimeoutMs - 200);
     expect(waited).toBeLessThan(FAST.outageTimeoutMs + 3000);
@@ -244,7 +253,9 @@ describe('start', () => {
     const [bare] = await servers(1, { models: {} });
     const { backend, messages } = await pool([good!.url, bare!.url], sampler(2));
     expect(backend.servers().map((s) => s.state)).toEqual(['up', 'excluded']);
-    expect(messages.join('\n')).toMatch(new RegExp(`127\\.0\\.0\\.1:${new URL(bare!.url).port} excluded: .*${CKPT.replaceAll('.', '\\.')}`));
+    expect(messages.join('\n')).toMatch(
+      new RegExp(`127\\.0\\.0\\.1:${new URL(bare!.url).port} excluded: .*${CKPT.replaceAll('.', '\\.')}`),
+    );
     expect(backend.capacity).toBe(2);
     expect(serverOf(await backend.generate(request('x')))).toBe(good!.url);
     // None qualifying: the validation error lists every problem.
@@ -275,11 +286,16 @@ describe('cancel', () => {
     const runs = Array.from({ length: 6 }, (_, i) =>
       backend.generate(request(`c${i}`), { signal: controller.signal }).catch((e: unknown) => e),
     );
-    await until(() => ds.every((d) => d.queueSnapshot().running.length > 0 && d.queueSnapshot().pending.length > 0));
+    await until(() =>
+      ds.every((d) => d.queueSnapshot().running.length > 0 && d.queueSnapshot().pending.length > 0),
+    );
     controller.abort();
     const outcomes = await Promise.all(runs);
     expect(outcomes.every((o) => isCancellation(o))).toBe(true);
-    await until(() => ds.every((d) => d.queueSnapshot().running.length + d.queueSnapshot().pending.length === 0), 3000);
+    await until(
+      () => ds.every((d) => d.queueSnapshot().running.length + d.queueSnapshot().pending.length === 0),
+      3000,
+    );
     expect(ds.map((d) => labelsOn(d).length)).toEqual([2, 2, 2]);
   });
 });

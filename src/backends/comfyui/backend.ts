@@ -72,7 +72,9 @@ export class ComfyUiBackend implements ImageBackend {
   ) {
     // Part of every step's input hash, fixed for the backend's life: the set of ComfyUI versions of the servers that
     // qualified at start. A server leaving mid-run changes nothing; an upgrade (or a pool of other versions) reruns.
-    this.version = [...new Set(pool.members.flatMap((m) => (m.state === 'up' && m.version ? [m.version] : [])))]
+    this.version = [
+      ...new Set(pool.members.flatMap((m) => (m.state === 'up' && m.version ? [m.version] : []))),
+    ]
       .sort()
       .join('+');
   }
@@ -292,7 +294,11 @@ function prepare(source: WorkflowSource, info: ObjectInfo): PreparedWorkflow {
 }
 
 /** Problems of the workflows on one server, each naming the workflow file, the node and the server. */
-function workflowIssues(workflows: readonly WorkflowSource[], info: ObjectInfo, url: string): ValidationIssue[] {
+function workflowIssues(
+  workflows: readonly WorkflowSource[],
+  info: ObjectInfo,
+  url: string,
+): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   for (const wf of workflows) {
     for (const issue of validateWorkflow(wf.workflow, info)) {

@@ -203,7 +203,10 @@ export class ServerPool {
   onStatus(listener: (status: BackendStatus) => void): () => void {
     this.listeners.add(listener);
     // A late subscriber (the run starts after the backend checked its servers) hears what happened so far.
-    listener({ servers: this.snapshot(), ...(this.messages.length ? { message: this.messages.join('; ') } : {}) });
+    listener({
+      servers: this.snapshot(),
+      ...(this.messages.length ? { message: this.messages.join('; ') } : {}),
+    });
     return () => this.listeners.delete(listener);
   }
 
@@ -327,7 +330,10 @@ export class ServerPool {
         return;
       }
       await member.client.systemStats(signal);
-      const refusal = await this.admitCheck(member, AbortSignal.timeout(Math.max(this.probeTimeoutMs, 30_000)));
+      const refusal = await this.admitCheck(
+        member,
+        AbortSignal.timeout(Math.max(this.probeTimeoutMs, 30_000)),
+      );
       if (refusal !== undefined) {
         member.state = 'excluded';
         member.reason = refusal;
