@@ -3,6 +3,8 @@ import {
   BackendFailedError,
   ValidationError,
   errorMessage,
+  isCancellation,
+  isStoryCoreError,
   type ValidationIssue,
 } from '../../core/errors.js';
 import { decodeImage, rasterToSharp, createRaster, type Raster } from '../../image/raster.js';
@@ -153,7 +155,7 @@ export class ComfyUiBackend implements ImageBackend {
           avoid.add(member);
           continue;
         }
-        if (!classifyError(error).retryable || attempt >= maxMoves) throw error;
+        if (!serverFault(error) || attempt >= maxMoves) throw error;
         if (!this.pool.hasAlternative(new Set([...avoid, member]))) throw error;
         // The server failed this job (unreachable, 5xx, timeout, lost it): count it against the server and try
         // another one.
@@ -252,6 +254,16 @@ export class ComfyUiBackend implements ImageBackend {
     }
     return pending;
   }
+}
+
+/**
+ * Whether another server may do better: the error's own retryability (unreachable, 5xx, timeout, lost job). Our
+ * errors decide for themselves first: classifyError reads a request timeout whose cause is the fetch's AbortError as
+ * a cancellation.
+ */
+function serverFault(error: unknown): boolean {
+  if (isCancellation(error) && !isStoryCoreError(error)) return false;
+  return isStoryCoreError(error) ? error.retryable : classifyError(error).retryable;
 }
 
 function safeLabel(label: string): string {
