@@ -180,6 +180,17 @@ describe('failover', () => {
     expect(dead[0]).toMatch(/its [12] shots? moved to 127\.0\.0\.1:\d+/);
     expect(finishedOn.filter((s) => s === ds[1]!.url).length).toBeLessThanOrEqual(12);
     expect(backend.servers()[1]!.state).toBe('down');
+    // A moved job is the same prompt wherever it runs: seed, size and workflow do not depend on the server.
+    const promptOf = (d: ComfyDouble, label: string) =>
+      d.submitted.filter((_, i) => labelsOn(d)[i] === label).map((s) => s.prompt);
+    const moved = labelsOn(ds[1]!).filter(
+      (l) => labelsOn(ds[0]!).includes(l) || labelsOn(ds[2]!).includes(l),
+    );
+    expect(moved.length).toBeGreaterThan(0);
+    for (const label of moved) {
+      const elsewhere = [...promptOf(ds[0]!, label), ...promptOf(ds[2]!, label)];
+      expect(elsewhere[0]).toEqual(promptOf(ds[1]!, label)[0]);
+    }
   });
 
   it('a killed server restarted is used again within one health interval, and its stale job is deleted', async () => {
