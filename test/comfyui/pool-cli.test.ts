@@ -68,7 +68,9 @@ describe('storycore with several ComfyUI servers', () => {
     const events = parseJsonLines(result.stdout);
     const said = events.filter((e) => e['type'] === 'servers' && typeof e['message'] === 'string');
     expect(said.map((e) => e['message'])).toEqual([
-      expect.stringMatching(new RegExp(`^127\\.0\\.0\\.1:${new URL(downUrl).port} down: cannot reach ComfyUI`)),
+      expect.stringMatching(
+        new RegExp(`^127\\.0\\.0\\.1:${new URL(downUrl).port} down: cannot reach ComfyUI`),
+      ),
     ]);
     const [dir] = (await readdir(out, { withFileTypes: true })).filter((d) => d.isDirectory());
     const manifest = JSON.parse(await readFile(join(out, dir!.name, 'manifest.json'), 'utf8')) as {
