@@ -244,17 +244,6 @@ async function realSuite(): Promise<BenchRow[]> {
       await single.close();
     }
     const ideal = (JOBS * one) / 2;
-    // Two CPU ComfyUIs on one small machine slow each other down (their torch threads share the cores), which no
-    // routing can win back: the job time with both servers busy at once gives the ideal this machine allows.
-    const pair = await createComfyUiBackend({ servers: urls, workflow, queueDepth: 0 });
-    let both: number;
-    try {
-      await run(pair, 2);
-      both = (await run(pair, 6)) / 3;
-    } finally {
-      await pair.close();
-    }
-    const idealBusy = (JOBS * both) / 2;
     const backend = await createComfyUiBackend({
       servers: urls,
       workflow,
@@ -277,21 +266,21 @@ async function realSuite(): Promise<BenchRow[]> {
       await backend.close();
     }
     return [
-      { group, name: 'one job alone (measured)', value: one, unit: 'ms' },
+      {
+        group,
+        name: 'one job alone (measured)',
+        value: one,
+        unit: 'ms',
+        // Two CPU ComfyUIs on one small shared machine slow each other down (their torch threads share the cores):
+        // no routing wins that back, so on such a machine this ratio measures the cores more than the pool.
+        note: 'both servers share this machine’s CPU cores',
+      },
       {
         group,
         name: 'pool makespan ÷ ideal (target ≤ 1.05)',
         value: whole / ideal,
         unit: '×',
         note: `${(whole / 1000).toFixed(2)} s vs ideal ${(ideal / 1000).toFixed(2)} s`,
-      },
-      { group, name: 'one job with both servers busy (measured)', value: both, unit: 'ms' },
-      {
-        group,
-        name: 'pool makespan ÷ ideal with both servers busy',
-        value: whole / idealBusy,
-        unit: '×',
-        note: `ideal ${(idealBusy / 1000).toFixed(2)} s`,
       },
       {
         group,
