@@ -3,6 +3,7 @@
  * machine are noisy: read the ratios (measured in the same run) rather than the absolute times.
  */
 import { benchComfyUi } from './comfyui.bench.js';
+import { benchComfyUiPool } from './comfyui-pool.bench.js';
 import { benchDraft } from './draft.bench.js';
 import { benchEndToEnd } from './e2e.bench.js';
 import { benchImages } from './images.bench.js';
@@ -17,6 +18,7 @@ const suites: Array<[string, () => Promise<BenchRow[]>]> = [
   ['images', () => benchImages()],
   ['comfyui', () => benchComfyUi()],
   ['store', () => benchStore()],
+  ['pool', () => benchComfyUiPool()],
   [
     'e2e',
     () =>

@@ -138,6 +138,8 @@ export type {
   GeneratedImage,
   GenerateOptions,
   GenerationProgress,
+  BackendStatus,
+  ServerStatus,
 } from './backends/index.js';
 
 // Stages, for callers composing their own pipeline.

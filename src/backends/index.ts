@@ -13,4 +13,6 @@ export type {
   GenerationRequest,
   ImageBackend,
   ReferenceImage,
+  BackendStatus,
+  ServerStatus,
 } from './types.js';

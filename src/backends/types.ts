@@ -65,6 +65,30 @@ export interface GeneratedImage {
   };
 }
 
+/** One server of a backend that has several (a ComfyUI pool), as the progress view shows it. */
+export interface ServerStatus {
+  /** Base URL. */
+  server: string;
+  /** Short name for messages (host:port). */
+  name: string;
+  /** up: takes jobs; down: unreachable, probed and re-admitted when healthy; excluded: unusable for this run. */
+  state: 'up' | 'down' | 'excluded';
+  /** Our jobs on it now. */
+  inFlight: number;
+  /** Other users' jobs queued or running on it. */
+  othersQueued: number;
+  version?: string;
+  /** Why it is down or excluded. */
+  reason?: string;
+}
+
+/** A change in a backend's servers: a snapshot of all of them and, when something happened, one line saying what. */
+export interface BackendStatus {
+  servers: ServerStatus[];
+  /** e.g. "gpu2:8188 unreachable (…): its 2 shots moved to gpu1:8188 and gpu3:8188" — said once. */
+  message?: string;
+}
+
 /** What every image backend implements; the pipeline knows only this. */
 export interface ImageBackend {
   /** Stable name written into manifests ("draft", "comfyui"). */
@@ -81,5 +105,10 @@ export interface ImageBackend {
    */
   fingerprint?(purpose: GenerationPurpose): string;
   generate(request: GenerationRequest, options?: GenerateOptions): Promise<GeneratedImage>;
+  /**
+   * Subscribes to the state of the backend's servers (backends with several: the ComfyUI pool); the listener hears
+   * the current state at once. Returns the unsubscribe function.
+   */
+  onStatus?(listener: (status: BackendStatus) => void): () => void;
   close?(): Promise<void>;
 }

@@ -15,6 +15,8 @@ export interface BackendFlags {
   panelWorkflow?: string;
   header?: string[];
   jobTimeout?: number;
+  queueDepth?: number;
+  outageTimeout?: number;
 }
 
 export function addBackendOptions(cmd: Command): Command {
@@ -36,6 +38,16 @@ export function addBackendOptions(cmd: Command): Command {
       '--job-timeout <s>',
       'longest one ComfyUI job may run, seconds (default 1800)',
       intAtLeast('--job-timeout', 1),
+    )
+    .option(
+      '--queue-depth <n>',
+      'jobs queued on each ComfyUI server behind the running one (default 1)',
+      intAtLeast('--queue-depth', 0),
+    )
+    .option(
+      '--outage-timeout <s>',
+      'seconds to wait while every ComfyUI server is down before shots fail (default 60)',
+      intAtLeast('--outage-timeout', 0),
     );
 }
 
@@ -130,6 +142,17 @@ export async function resolveBackend(
     ...(panelWorkflow ? { panelWorkflow } : {}),
     headers: parseHeaders(flags.header),
     ...(flags.jobTimeout ? { jobTimeoutMs: flags.jobTimeout * 1000 } : {}),
+    ...optionalNumber('queueDepth', flags.queueDepth ?? fromProject?.queueDepth),
+    ...optionalNumber(
+      'outageTimeoutMs',
+      (flags.outageTimeout ?? fromProject?.outageTimeout) === undefined
+        ? undefined
+        : (flags.outageTimeout ?? fromProject!.outageTimeout!) * 1000,
+    ),
     signal,
   });
+}
+
+function optionalNumber<K extends string>(key: K, value: number | undefined): { [P in K]?: number } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: number };
 }

@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import type CliProgress from 'cli-progress';
 import { formatDuration, getStageDisplayName } from '../core/status-tracker.js';
+import type { ServerStatus } from '../backends/types.js';
 import type { PipelineEvent } from '../pipeline/events.js';
 
 const require = createRequire(import.meta.url);
@@ -32,6 +33,11 @@ export function jsonLinesView(write: (line: string) => void = (l) => process.std
   };
 }
 
+function serverText(s: ServerStatus): string {
+  if (s.state !== 'up') return `${s.name} ${s.state}`;
+  return `${s.name} ${s.inFlight}${s.othersQueued > 0 ? `+${s.othersQueued}` : ''}`;
+}
+
 /** A progress bar on a terminal, with failures and stage ends printed above it. */
 export function terminalView(stream: NodeJS.WriteStream = process.stderr): ProgressView {
   // Loaded here, not at the top: only a terminal draws bars, and piped runs and `--version` skip its ~10 ms.
@@ -41,7 +47,7 @@ export function terminalView(stream: NodeJS.WriteStream = process.stderr): Progr
       stream,
       // Payload keys avoid cli-progress's own tokens ({total}, {eta}, {value}, {duration}).
       format:
-        ' {stage} |{bar}| {percentage}% | shot {shot}/{shots} | {elapsedText} elapsed, ETA {etaText} {message}',
+        ' {stage} |{bar}| {percentage}% | shot {shot}/{shots} | {elapsedText} elapsed, ETA {etaText} {message}{servers}',
       barCompleteChar: '█',
       barIncompleteChar: '░',
       hideCursor: true,
@@ -65,6 +71,7 @@ export function terminalView(stream: NodeJS.WriteStream = process.stderr): Progr
             elapsedText: '0m 0s',
             etaText: '…',
             message: '',
+            servers: '',
           });
           break;
         case 'progress':
@@ -76,6 +83,11 @@ export function terminalView(stream: NodeJS.WriteStream = process.stderr): Progr
             etaText: formatDuration(event.etaMs),
             message: event.message ? `· ${event.message.slice(0, 40)}` : '',
           });
+          break;
+        case 'servers':
+          if (event.message) log(`• ${event.message}`);
+          // Per server, what it is doing: "gpu1 2 · gpu2 down · gpu3 1+3" (ours + other users' jobs).
+          bar?.update({ servers: ` | ${event.servers.map(serverText).join(' · ')}` });
           break;
         case 'stage-completed':
           log(`✔ ${getStageDisplayName(event.stage)} (${formatDuration(event.durationMs)})`);

@@ -26,7 +26,7 @@ export function checkRequestTimeout(value: unknown, path = 'requestTimeoutMs'): 
  * journaled. The backend's own signal is aborted as well, for backends that do honour it.
  *
  * Returns a plain object carrying the backend's descriptive members (name, version, capacity, canRegenerate,
- * `fingerprint` and `maxGenerationSide` when it has them), so step input hashes are the same as with the backend.
+ * `fingerprint`, `onStatus` and `maxGenerationSide` when it has them), so step input hashes are the same as with the backend.
  */
 export function guardBackend(backend: ImageBackend, options: BackendGuardOptions = {}): ImageBackend {
   const timeoutMs = checkRequestTimeout(options.requestTimeoutMs);
@@ -41,6 +41,8 @@ export function guardBackend(backend: ImageBackend, options: BackendGuardOptions
     ...(backend.fingerprint ? { fingerprint: (purpose) => backend.fingerprint!(purpose) } : {}),
     generate: (request, generateOptions) => guardedGenerate(backend, request, generateOptions, timeoutMs),
     ...(backend.close ? { close: () => backend.close!() } : {}),
+    // The servers' state (a ComfyUI pool) reaches the progress view through the guard unchanged.
+    ...(backend.onStatus ? { onStatus: (listener) => backend.onStatus!(listener) } : {}),
   };
   return guarded;
 }

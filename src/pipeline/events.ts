@@ -1,5 +1,6 @@
 import type { ErrorCode } from '../core/errors.js';
 import type { PipelineStage } from '../core/status-tracker.js';
+import type { ServerStatus } from '../backends/types.js';
 
 /**
  * The pipeline's typed event stream. The orchestrator emits these; the service maps them onto the note's
@@ -59,6 +60,12 @@ export type PipelineEvent =
       estimatedCompletion: number;
       message?: string;
     }
+  /**
+   * The backend's servers (a ComfyUI pool): every server's state and load, at most twice a second while jobs come and
+   * go, and at once with a `message` when something happened ("gpu2:8188 unreachable (…): its 2 shots moved to
+   * gpu1:8188"), each said once. Only events with a message go to the run's event log.
+   */
+  | { type: 'servers'; servers: ServerStatus[]; message?: string }
   | {
       type: 'run-finished';
       status: 'succeeded' | 'failed' | 'cancelled';

@@ -70,6 +70,7 @@ export async function runExportStep(
             prompt: composeShotPrompt(project, shot),
             negativePrompt: composeNegativePrompt(project, shot),
             backend: backend.name,
+            ...(o.server ? { server: o.server } : {}),
             draft: backend.name === 'draft',
             promotion: {
               original: { width: o.promotion.original.w, height: o.promotion.original.h },

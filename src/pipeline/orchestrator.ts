@@ -157,6 +157,7 @@ export async function runPipeline(project: Project, options: PipelineOptions): P
   journal = (event) => {
     // The run's event log (what a server replays to a client that reconnects): every event but progress, which
     // is kept at whole percents so a long run does not write thousands of rows.
+    if (event.type === 'servers' && event.message === undefined) return;
     if (event.type === 'progress') {
       const percent = Math.floor(event.progress);
       if (percent === loggedPercent) return;
@@ -184,6 +185,7 @@ export async function runPipeline(project: Project, options: PipelineOptions): P
     totalShots: project.shots.length,
     resumed: !!options.runId,
   });
+  const stopServerEvents = backend.onStatus?.((status) => emit({ type: 'servers', ...status }));
   const ctx: RunContext = {
     project,
     backend,
@@ -312,6 +314,7 @@ export async function runPipeline(project: Project, options: PipelineOptions): P
   } finally {
     clearInterval(heartbeat);
     silenced = outer.aborted;
+    stopServerEvents?.();
     outer.removeEventListener('abort', onOuterAbort);
   }
 }

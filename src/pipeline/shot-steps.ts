@@ -23,6 +23,8 @@ export interface ShotOutcome {
   promotion: PromotionRecord;
   processingTimeMs: number;
   reused: boolean;
+  /** The server that generated the frame, when the backend has several (ComfyUI): recorded in the manifest. */
+  server?: string;
 }
 
 /** Which resolution to ask the backend for: its own preferred size when it has one, else the output size. */
@@ -192,6 +194,7 @@ export function createShotRunner(
       promotion: promoted.output.promotion,
       processingTimeMs: now() - shotStarted,
       reused: gen.reused && promoted.reused && qa.reused,
+      ...(typeof gen.output.metadata['server'] === 'string' ? { server: gen.output.metadata['server'] } : {}),
     };
   };
 }

@@ -186,6 +186,10 @@ export const backendSchema = z.strictObject({
     .optional(),
   workflow: z.string().trim().min(1, 'must not be empty').max(1024).optional(),
   panelWorkflow: z.string().trim().min(1, 'must not be empty').max(1024).optional(),
+  /** Jobs queued on each server behind the running one (pool routing). @default 1 */
+  queueDepth: z.number().int('must be an integer').min(0).max(16).optional(),
+  /** Seconds a run waits while every server is down before its shots fail. @default 60 */
+  outageTimeout: z.number().min(0).max(86_400).optional(),
 });
 
 export const projectSchema = z.strictObject({

@@ -45,3 +45,11 @@ export function realSlowWorkflow(tag: string): Workflow {
     '3': { class_type: 'SaveImage', inputs: { images: ['2', 0], filename_prefix: `sc-test/${tag}` } },
   };
 }
+
+/** Ports for the pool tests' own servers (started and stopped by the tests): `COMFYUI_POOL_PORTS`, comma-separated. */
+export function poolPorts(): number[] {
+  return (process.env['COMFYUI_POOL_PORTS'] ?? '8191,8192,8193')
+    .split(',')
+    .map((p) => Number(p.trim()))
+    .filter((p) => Number.isInteger(p) && p > 0);
+}

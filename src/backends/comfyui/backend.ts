@@ -3,6 +3,8 @@ import {
   BackendFailedError,
   ValidationError,
   errorMessage,
+  isCancellation,
+  isStoryCoreError,
   type ValidationIssue,
 } from '../../core/errors.js';
 import { decodeImage, rasterToSharp, createRaster, type Raster } from '../../image/raster.js';
@@ -12,9 +14,13 @@ import type {
   GeneratedImage,
   GenerationPurpose,
   GenerationRequest,
+  BackendStatus,
   ImageBackend,
+  ServerStatus,
 } from '../types.js';
+import { classifyError } from '../../core/error-classify.js';
 import { ComfyUiClient, type ComfyUiClientOptions } from './client.js';
+import { PoolMember, ServerPool, serverName, type AdmitCheck, type PoolOptions } from './pool.js';
 import type { ObjectInfo } from './object-info.js';
 import type { OutputFile } from './prompt-job.js';
 import { validateWorkflow } from './validate-workflow.js';
@@ -23,7 +29,7 @@ import { randomBytes } from 'node:crypto';
 
 /**
  * The ComfyUI image backend: the user's own API-format workflow, filled per request and run on one or more ComfyUI
- * servers (each request goes to the server with the fewest jobs in flight). Created by `createComfyUiBackend`, which
+ * servers pooled by `ServerPool` (least-loaded routing, failover, re-admission). Created by `createComfyUiBackend`, which
  * checks every server and validates the workflow against each server's `/object_info` before the run starts.
  */
 
@@ -33,7 +39,7 @@ export interface WorkflowSource {
   source: string;
 }
 
-export interface ComfyUiBackendOptions extends Omit<ComfyUiClientOptions, 'clientId'> {
+export interface ComfyUiBackendOptions extends Omit<ComfyUiClientOptions, 'clientId'>, PoolOptions {
   /** Base URLs of the servers, e.g. `http://127.0.0.1:8188`. */
   servers: readonly string[];
   /** The workflow for shots (and regenerations). */
@@ -43,8 +49,6 @@ export interface ComfyUiBackendOptions extends Omit<ComfyUiClientOptions, 'clien
    * `{{reference_image}}`, since the sheet is what later requests take as their reference.
    */
   panelWorkflow?: WorkflowSource;
-  /** Jobs queued on one server at once: 2 keeps a GPU busy while the previous frame downloads. @default 2 */
-  queueDepth?: number;
   /** Tag in every output file name; unique per backend instance (so per run) unless given. */
   runTag?: string;
   signal?: AbortSignal;
@@ -56,146 +60,210 @@ interface PreparedWorkflow extends WorkflowSource {
   needsReference: boolean;
 }
 
-interface Server {
-  client: ComfyUiClient;
-  version: string;
-  info: ObjectInfo;
-  /** sha256 of a reference image → the name it was uploaded under (one upload per server). */
-  uploads: Map<string, Promise<string>>;
-  inFlight: number;
-}
-
 export class ComfyUiBackend implements ImageBackend {
   readonly name = 'comfyui';
   readonly version: string;
-  readonly capacity: number;
   readonly canRegenerate = true;
   private closed = false;
 
   constructor(
-    private readonly servers: Server[],
+    private readonly pool: ServerPool,
     private readonly shotWorkflow: PreparedWorkflow,
     private readonly panelWorkflow: PreparedWorkflow,
     private readonly runTag: string,
-    queueDepth: number,
   ) {
-    // The servers' versions are part of every step's input hash: a ComfyUI upgrade reruns the shots.
-    this.version = [...new Set(servers.map((s) => s.version))].sort().join('+');
-    this.capacity = Math.max(1, servers.length * queueDepth);
+    // Part of every step's input hash, fixed for the backend's life: the set of ComfyUI versions of the servers that
+    // qualified at start. A server leaving mid-run changes nothing; an upgrade (or a pool of other versions) reruns.
+    this.version = [
+      ...new Set(pool.members.flatMap((m) => (m.state === 'up' && m.version ? [m.version] : []))),
+    ]
+      .sort()
+      .join('+');
+  }
+
+  /** Shots worth having in flight: 1 running + queueDepth queued on every server that qualified. */
+  get capacity(): number {
+    return this.pool.capacity;
   }
 
   get serverUrls(): string[] {
-    return this.servers.map((s) => s.client.url);
+    return this.pool.members.map((m) => m.client.url);
+  }
+
+  /** Every server's state now: up, down or excluded (with why), our jobs and other users' on it. */
+  servers(): ServerStatus[] {
+    return this.pool.snapshot();
+  }
+
+  onStatus(listener: (status: BackendStatus) => void): () => void {
+    return this.pool.onStatus(listener);
   }
 
   fingerprint(purpose: GenerationPurpose): string {
     return `workflow:${(purpose === 'sheet-panel' ? this.panelWorkflow : this.shotWorkflow).hash}`;
   }
 
+  /**
+   * Runs the request on the least-loaded live server. When that server fails (unreachable, 5xx, hung, lost the job)
+   * or is taken out of the pool while the job waits, the job moves to another server; a node's own error is the
+   * request's and is not retried here.
+   */
   async generate(request: GenerationRequest, options: GenerateOptions = {}): Promise<GeneratedImage> {
-    const { signal, onProgress } = options;
+    const { signal } = options;
     validateGenerationRequest(request);
     throwIfAborted(signal);
     if (this.closed) throw new BackendFailedError('the ComfyUI backend is closed', { retryable: false });
     const prepared = request.purpose === 'sheet-panel' ? this.panelWorkflow : this.shotWorkflow;
-    const server = this.pick();
-    server.inFlight++;
-    try {
-      onProgress?.({ fraction: 0, message: `submitting to ${server.client.url}` });
-      let referenceName = '';
-      if (prepared.needsReference) {
-        if (!request.reference) {
-          throw new ValidationError(
-            `${prepared.source} uses {{reference_image}} but this ${request.purpose} request has no reference image`,
-            [{ path: 'reference', message: 'required by the workflow' }],
-          );
-        }
-        referenceName = await this.upload(server, request.reference.png, request.reference.sha256, signal);
-      }
-      const label = safeLabel(request.label ?? request.purpose);
-      const workflow = fillWorkflow(
-        prepared.workflow,
-        {
-          prompt: request.prompt,
-          negative_prompt: request.negativePrompt ?? '',
-          seed: request.seed,
-          width: request.width,
-          height: request.height,
-          reference_image: referenceName,
-          filename_prefix: `storycore/${this.runTag}/${label}_${request.seed}`,
-          shot_id: request.label ?? '',
-        },
-        server.info,
+    if (prepared.needsReference && !request.reference) {
+      throw new ValidationError(
+        `${prepared.source} uses {{reference_image}} but this ${request.purpose} request has no reference image`,
+        [{ path: 'reference', message: 'required by the workflow' }],
       );
-      const result = await server.client.run(workflow, {
-        ...(signal ? { signal } : {}),
-        ...(onProgress ? { onProgress } : {}),
-        ...(options.onPreview
-          ? { onPreview: (p) => options.onPreview!({ format: p.format, bytes: p.bytes }) }
-          : {}),
-      });
-      const file = result.outputs[prepared.frameNode]?.images?.[0];
-      if (!file) {
-        throw new BackendFailedError(
-          `ComfyUI at ${server.client.url} finished the job but node ${prepared.frameNode} (${prepared.workflow[prepared.frameNode]?.class_type}) produced no image`,
-          { details: { server: server.client.url, promptId: result.promptId, nodeId: prepared.frameNode } },
-        );
-      }
-      const bytes = await server.client.download(file, signal);
-      const raster = await toRequestedSize(
-        await decodeOutput(bytes, file, server.client.url),
-        request,
-        signal,
-      );
-      onProgress?.({ fraction: 1, message: 'done' });
-      return {
-        raster,
-        metadata: {
-          backend: this.name,
-          draft: false,
-          seed: request.seed,
-          server: server.client.url,
-          comfyuiVersion: server.version,
-          promptId: result.promptId,
-          workflow: prepared.source,
-          workflowSha256: prepared.hash,
-          output: file,
-          cached: result.cachedNodes.length > 0 && result.cachedNodes.length >= Object.keys(workflow).length,
-          ...(result.resubmissions > 0 ? { resubmissions: result.resubmissions } : {}),
-        },
-      };
-    } finally {
-      server.inFlight--;
     }
+    const label = request.label ?? request.purpose;
+    const avoid = new Set<PoolMember>();
+    const maxMoves = this.pool.members.length * 2;
+    let movedFrom: PoolMember | undefined;
+    for (let attempt = 0; ; attempt++) {
+      let member: PoolMember;
+      try {
+        member = await this.pool.acquire(signal, avoid);
+      } catch (error) {
+        if (movedFrom) this.pool.moved(movedFrom, label, undefined);
+        throw error;
+      }
+      if (movedFrom) this.pool.moved(movedFrom, label, member);
+      movedFrom = undefined;
+      const untrack = this.pool.track(member, label);
+      const attemptSignal = signal ? AbortSignal.any([signal, member.downSignal]) : member.downSignal;
+      let promptId: string | undefined;
+      try {
+        const image = await this.runOn(member, prepared, request, options, attemptSignal, (id) => {
+          if (promptId) member.promptIds.delete(promptId);
+          promptId = id;
+          member.promptIds.add(id);
+        });
+        this.pool.succeeded(member);
+        return image;
+      } catch (error) {
+        if (signal?.aborted) throw cancellationFrom(signal);
+        if (member.downSignal.aborted) {
+          // Taken out of the pool while this job waited there: move it; if the server comes back, its copy is
+          // deleted from the queue there.
+          if (promptId) member.stale.add(promptId);
+          movedFrom = member;
+          avoid.add(member);
+          continue;
+        }
+        if (!serverFault(error) || attempt >= maxMoves) throw error;
+        if (!this.pool.hasAlternative(new Set([...avoid, member]))) throw error;
+        // The server failed this job (unreachable, 5xx, timeout, lost it): count it against the server and try
+        // another one.
+        this.pool.failedJob(member, label, error);
+        if (promptId && member.state === 'down') member.stale.add(promptId);
+        movedFrom = member;
+        avoid.add(member);
+      } finally {
+        if (promptId) member.promptIds.delete(promptId);
+        untrack();
+        this.pool.release(member);
+      }
+    }
+  }
+
+  private async runOn(
+    member: PoolMember,
+    prepared: PreparedWorkflow,
+    request: GenerationRequest,
+    options: GenerateOptions,
+    signal: AbortSignal,
+    onSubmitted: (promptId: string) => void,
+  ): Promise<GeneratedImage> {
+    const { onProgress } = options;
+    const client = member.client;
+    onProgress?.({ fraction: 0, message: `submitting to ${member.name}` });
+    const referenceName =
+      prepared.needsReference && request.reference
+        ? await this.upload(member, request.reference.png, request.reference.sha256, signal)
+        : '';
+    const label = safeLabel(request.label ?? request.purpose);
+    // Nothing here depends on the server: the same request fills the same workflow wherever it runs.
+    const workflow = fillWorkflow(
+      prepared.workflow,
+      {
+        prompt: request.prompt,
+        negative_prompt: request.negativePrompt ?? '',
+        seed: request.seed,
+        width: request.width,
+        height: request.height,
+        reference_image: referenceName,
+        filename_prefix: `storycore/${this.runTag}/${label}_${request.seed}`,
+        shot_id: request.label ?? '',
+      },
+      member.info!,
+    );
+    const result = await client.run(workflow, {
+      signal,
+      onSubmitted,
+      ...(onProgress ? { onProgress } : {}),
+      ...(options.onPreview
+        ? { onPreview: (p) => options.onPreview!({ format: p.format, bytes: p.bytes }) }
+        : {}),
+    });
+    const file = result.outputs[prepared.frameNode]?.images?.[0];
+    if (!file) {
+      throw new BackendFailedError(
+        `ComfyUI at ${client.url} finished the job but node ${prepared.frameNode} (${prepared.workflow[prepared.frameNode]?.class_type}) produced no image`,
+        { details: { server: client.url, promptId: result.promptId, nodeId: prepared.frameNode } },
+      );
+    }
+    const bytes = await client.download(file, signal);
+    const raster = await toRequestedSize(await decodeOutput(bytes, file, client.url), request, signal);
+    onProgress?.({ fraction: 1, message: 'done' });
+    return {
+      raster,
+      metadata: {
+        backend: this.name,
+        draft: false,
+        seed: request.seed,
+        server: client.url,
+        comfyuiVersion: member.version,
+        promptId: result.promptId,
+        workflow: prepared.source,
+        workflowSha256: prepared.hash,
+        output: file,
+        cached: result.cachedNodes.length > 0 && result.cachedNodes.length >= Object.keys(workflow).length,
+        ...(result.resubmissions > 0 ? { resubmissions: result.resubmissions } : {}),
+      },
+    };
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(this.servers.map((s) => s.client.close()));
+    await this.pool.close();
+    await Promise.all(this.pool.members.map((m) => m.client.close()));
   }
 
-  /** The least busy server; ties go to the first listed. */
-  private pick(): Server {
-    let best = this.servers[0]!;
-    for (const s of this.servers) if (s.inFlight < best.inFlight) best = s;
-    return best;
-  }
-
-  private upload(
-    server: Server,
-    png: Buffer,
-    sha256: string,
-    signal: AbortSignal | undefined,
-  ): Promise<string> {
-    let pending = server.uploads.get(sha256);
+  private upload(member: PoolMember, png: Buffer, sha256: string, signal: AbortSignal): Promise<string> {
+    let pending = member.uploads.get(sha256);
     if (!pending) {
       // Named by content: the same sheet is uploaded once per server, and a name never points at other bytes.
-      pending = server.client.uploadImage(png, `storycore-ref-${sha256.slice(0, 32)}.png`, signal);
-      server.uploads.set(sha256, pending);
-      pending.catch(() => server.uploads.delete(sha256));
+      pending = member.client.uploadImage(png, `storycore-ref-${sha256.slice(0, 32)}.png`, signal);
+      member.uploads.set(sha256, pending);
+      pending.catch(() => member.uploads.delete(sha256));
     }
     return pending;
   }
+}
+
+/**
+ * Whether another server may do better: the error's own retryability (unreachable, 5xx, timeout, lost job). Our
+ * errors decide for themselves first: classifyError reads a request timeout whose cause is the fetch's AbortError as
+ * a cancellation.
+ */
+function serverFault(error: unknown): boolean {
+  if (isCancellation(error) && !isStoryCoreError(error)) return false;
+  return isStoryCoreError(error) ? error.retryable : classifyError(error).retryable;
 }
 
 function safeLabel(label: string): string {
@@ -237,9 +305,26 @@ function prepare(source: WorkflowSource, info: ObjectInfo): PreparedWorkflow {
   };
 }
 
+/** Problems of the workflows on one server, each naming the workflow file, the node and the server. */
+function workflowIssues(
+  workflows: readonly WorkflowSource[],
+  info: ObjectInfo,
+  url: string,
+): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  for (const wf of workflows) {
+    for (const issue of validateWorkflow(wf.workflow, info)) {
+      issues.push({ path: `${wf.source}${issue.path.slice(1)}`, message: `${url}: ${issue.message}` });
+    }
+  }
+  return issues;
+}
+
 /**
  * Connects to every server (version, `/object_info`) and validates the workflows against each before anything is
- * queued. Throws a ValidationError listing every problem per server and node, or the first server's unreachable error.
+ * queued. A server that does not validate is excluded for the run, one that does not answer starts as down (probed,
+ * and admitted once it answers and validates); the run starts when at least one server qualifies. Otherwise throws a
+ * ValidationError listing every problem per server and node, or the first server's unreachable error.
  */
 export async function createComfyUiBackend(options: ComfyUiBackendOptions): Promise<ComfyUiBackend> {
   const { signal } = options;
@@ -250,43 +335,74 @@ export async function createComfyUiBackend(options: ComfyUiBackendOptions): Prom
   }
   const runTag = options.runTag ?? randomBytes(6).toString('hex');
   const clients = options.servers.map((url) => new ComfyUiClient(url, options));
+  const workflows = [options.workflow, ...(options.panelWorkflow ? [options.panelWorkflow] : [])];
   try {
-    const servers: Server[] = await Promise.all(
+    const probes = await Promise.allSettled(
       clients.map(async (client) => {
-        const [features, info] = await Promise.all([
-          client.serverFeatures(signal),
-          client.objectInfo(signal),
-        ]);
-        return { client, version: features.version, info, uploads: new Map(), inFlight: 0 };
+        // Version first: a server that does not answer it is not waited for through /object_info's long timeout.
+        const features = await client.serverFeatures(signal);
+        return { version: features.version, info: await client.objectInfo(signal) };
       }),
     );
+    throwIfAborted(signal);
     const issues: ValidationIssue[] = [];
-    const workflows = [options.workflow, ...(options.panelWorkflow ? [options.panelWorkflow] : [])];
-    for (const server of servers) {
-      for (const wf of workflows) {
-        for (const issue of validateWorkflow(wf.workflow, server.info)) {
-          issues.push({
-            path: `${wf.source}${issue.path.slice(1)}`,
-            message: `${server.client.url}: ${issue.message}`,
-          });
-        }
+    const members = clients.map((client, i) => {
+      const probe = probes[i]!;
+      const name = serverName(client.url);
+      if (probe.status === 'rejected') {
+        return new PoolMember(client, name, 'down', errorMessage(probe.reason));
       }
+      const found = workflowIssues(workflows, probe.value.info, client.url);
+      issues.push(...found);
+      const member =
+        found.length > 0
+          ? new PoolMember(client, name, 'excluded', summarizeIssues(found))
+          : new PoolMember(client, name, 'up');
+      member.version = probe.value.version;
+      member.info = probe.value.info;
+      return member;
+    });
+    const first = members.find((m) => m.state === 'up');
+    if (!first) {
+      if (issues.length > 0) {
+        throw new ValidationError(
+          `the workflow does not validate against the server${members.length > 1 ? 's' : ''} (${issues.length} problem${issues.length > 1 ? 's' : ''})`,
+          issues,
+        );
+      }
+      throw (probes.find((p) => p.status === 'rejected') as PromiseRejectedResult).reason;
     }
-    if (issues.length > 0) {
-      throw new ValidationError(
-        `the workflow does not validate against the server${servers.length > 1 ? 's' : ''} (${issues.length} problem${issues.length > 1 ? 's' : ''})`,
-        issues,
-      );
-    }
-    const shot = prepare(options.workflow, servers[0]!.info);
-    const panel = options.panelWorkflow ? prepare(options.panelWorkflow, servers[0]!.info) : shot;
+    const shot = prepare(options.workflow, first.info!);
+    const panel = options.panelWorkflow ? prepare(options.panelWorkflow, first.info!) : shot;
     if (panel.needsReference) {
       const message = `${panel.source} takes {{reference_image}}, but the coherence sheet's panels are made before there is a reference; give a panel workflow without it (backend.panelWorkflow / --panel-workflow)`;
       throw new ValidationError(message, [{ path: 'backend.panelWorkflow', message }]);
     }
-    return new ComfyUiBackend(servers, shot, panel, runTag, options.queueDepth ?? 2);
+    const versions = new Set(members.flatMap((m) => (m.state === 'up' && m.version ? [m.version] : [])));
+    // A server that was down at start joins when it answers, validates, and runs a version already in the input
+    // hash (otherwise frames from it would be filed under a version they were not made with).
+    const admit: AdmitCheck = async (member, admitSignal) => {
+      const features = await member.client.systemStats(admitSignal);
+      const version = features.system?.comfyui_version ?? 'unknown';
+      if (!versions.has(version)) {
+        return `runs ComfyUI ${version}, not the pool's ${[...versions].join('+')}; rerun to include it`;
+      }
+      const info = member.info ?? (await member.client.objectInfo(admitSignal));
+      const found = workflowIssues(workflows, info, member.client.url);
+      if (found.length > 0) return summarizeIssues(found);
+      member.version = version;
+      member.info = info;
+      return undefined;
+    };
+    const pool = new ServerPool(members, admit, options);
+    return new ComfyUiBackend(pool, shot, panel, runTag);
   } catch (error) {
     await Promise.all(clients.map((c) => c.close()));
     throw error;
   }
+}
+
+function summarizeIssues(issues: readonly ValidationIssue[]): string {
+  const first = issues[0]!.message;
+  return issues.length === 1 ? first : `${first} (and ${issues.length - 1} more problem(s))`;
 }

@@ -48,6 +48,11 @@ export interface RunPromptOptions {
   signal?: AbortSignal;
   onProgress?: (progress: GenerationProgress) => void;
   onPreview?: (preview: PreviewImage) => void;
+  /**
+   * Called with the prompt id the server queued the job under (again after a resubmission): a pool needs it to delete
+   * the job from a server that comes back after the job was moved elsewhere.
+   */
+  onSubmitted?: (promptId: string) => void;
 }
 
 export interface PromptResult {
@@ -94,6 +99,11 @@ export class ComfyUiClient {
   >;
   /** Notes on what a cancel could not do (an old server without targeted interrupt). */
   readonly notes: string[] = [];
+  /**
+   * The server's whole queue (running + pending, everyone's jobs) as its last socket `status` broadcast said, with
+   * when; undefined before the first one. A pool routes by it between its own `/queue` polls.
+   */
+  queueRemaining: { count: number; at: number } | undefined;
 
   constructor(url: string, options: ComfyUiClientOptions = {}) {
     this.http = new ComfyHttp(url, options);
@@ -207,6 +217,7 @@ export class ComfyUiClient {
     const { signal } = options;
     if (signal?.aborted) throw cancellationFrom(signal);
     const job = new PromptJob(workflow, options.onProgress, options.onPreview);
+    const onSubmitted = options.onSubmitted;
     this.socket.acquire();
     let settled = false;
     const watchdog = new AbortController();
@@ -255,8 +266,8 @@ export class ComfyUiClient {
             resubmissions: job.resubmissions,
           });
         job.fail = (error) => finish(error);
-        this.submit(job, signal)
-          .then(() => this.watch(job, watchdog.signal))
+        this.submit(job, signal, onSubmitted)
+          .then(() => this.watch(job, watchdog.signal, onSubmitted))
           .catch((error: unknown) => finish(error));
       });
       return await outcome;
@@ -302,7 +313,11 @@ export class ComfyUiClient {
     void p.finally(() => this.cancels.delete(p));
   }
 
-  private async submit(job: PromptJob, signal: AbortSignal | undefined): Promise<void> {
+  private async submit(
+    job: PromptJob,
+    signal: AbortSignal | undefined,
+    onSubmitted?: (promptId: string) => void,
+  ): Promise<void> {
     const localId = randomUUID();
     this.jobs.set(localId, job);
     job.promptId = localId;
@@ -327,6 +342,7 @@ export class ComfyUiClient {
       for (const m of early?.messages ?? []) this.route(m);
     }
     if (job.state === 'submitting') job.state = 'queued';
+    onSubmitted?.(serverId);
     const nodeErrors = answer.node_errors;
     if (nodeErrors && typeof nodeErrors === 'object' && Object.keys(nodeErrors).length > 0) {
       // Queued although some output failed validation: the frame may never come. Take the job back and say why.
@@ -339,7 +355,11 @@ export class ComfyUiClient {
   }
 
   /** Polls while the job waits: fast while the socket is down, as a slow watchdog while it is up. */
-  private async watch(job: PromptJob, stop: AbortSignal): Promise<void> {
+  private async watch(
+    job: PromptJob,
+    stop: AbortSignal,
+    onSubmitted?: (promptId: string) => void,
+  ): Promise<void> {
     let unreachableSince: number | undefined;
     while (!stop.aborted) {
       await job.waitForPoll(this.socket.isOpen ? this.opts.watchdogIntervalMs : this.opts.pollIntervalMs);
@@ -378,7 +398,7 @@ export class ComfyUiClient {
         this.jobs.delete(id);
         job.resubmissions++;
         job.resetForResubmit();
-        await this.submit(job, stop);
+        await this.submit(job, stop, onSubmitted);
       } catch (error) {
         if (stop.aborted || isCancellation(error)) return;
         const code = isStoryCoreError(error) ? error.code : undefined;
@@ -401,6 +421,7 @@ export class ComfyUiClient {
   }
 
   private route(message: ComfyMessage): void {
+    if (message.type === 'status') this.noteStatus(message);
     const id = promptIdOf(message);
     if (id === undefined) return; // status broadcasts: nothing to route
     if (message.type === 'executing' || message.type === 'execution_start') {
@@ -415,6 +436,12 @@ export class ComfyUiClient {
     const finished = job.handle(message, Date.now());
     job.onSettleCheck();
     if (finished && id === job.promptId) void this.finishFromHistory(job, id);
+  }
+
+  private noteStatus(message: ComfyMessage): void {
+    const status = message.data['status'] as { exec_info?: { queue_remaining?: unknown } } | undefined;
+    const count = status?.exec_info?.queue_remaining;
+    if (typeof count === 'number' && Number.isFinite(count)) this.queueRemaining = { count, at: Date.now() };
   }
 
   private routeBinary(message: BinaryMessage): void {

@@ -1,5 +1,6 @@
 export { createComfyUiBackend, ComfyUiBackend } from './backend.js';
 export type { ComfyUiBackendOptions, WorkflowSource } from './backend.js';
+export type { PoolOptions } from './pool.js';
 export { ComfyUiClient } from './client.js';
 export type { ComfyUiClientOptions, PromptResult, RunPromptOptions, SystemStats } from './client.js';
 export { checkComfyUiServer } from './check.js';

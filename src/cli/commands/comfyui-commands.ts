@@ -29,8 +29,10 @@ export function registerComfyUiCommands(program: Command, ctx: CliContext): void
       const headers = parseHeaders(opts.header);
       const reports = await Promise.all(urls.map((url) => checkComfyUiServer(url, { workflows, headers })));
       if (ctx.jsonMode(opts)) ctx.out(JSON.stringify({ servers: reports }, null, 2));
+      else if (reports.length > 1) printTable(ctx, reports);
       else for (const r of reports) printReport(ctx, r);
-      ctx.exitCode = reports.every((r) => r.usable) ? ExitCode.OK : ExitCode.FAILED;
+      // A pool runs when at least one server qualifies; the table names the others.
+      ctx.exitCode = reports.some((r) => r.usable) ? ExitCode.OK : ExitCode.FAILED;
     });
 }
 
@@ -56,5 +58,48 @@ function printReport(ctx: CliContext, r: ServerCheck): void {
       ctx.out(`    workflow ${w.source}: ${w.issues.length} problem(s)`);
       for (const i of w.issues) ctx.out(`      - ${i.message}`);
     }
+  }
+}
+
+/** Several servers (a pool): one row each, then the problems of those that cannot be used. */
+function printTable(ctx: CliContext, reports: readonly ServerCheck[]): void {
+  const rows = reports.map((r) => {
+    const device = r.devices?.[0];
+    const vram =
+      device?.vramFree !== undefined && device.vramTotal !== undefined
+        ? `${(device.vramFree / GiB).toFixed(1)}/${(device.vramTotal / GiB).toFixed(1)} GiB`
+        : '-';
+    const workflows =
+      r.workflows.length === 0
+        ? '-'
+        : r.workflows.every((w) => w.valid)
+          ? 'valid'
+          : `${r.workflows.reduce((n, w) => n + w.issues.length, 0)} problem(s)`;
+    return [
+      `${r.usable ? '✔' : '✖'} ${r.url}`,
+      r.reachable ? 'reachable' : 'unreachable',
+      r.version ?? '-',
+      device ? `${device.name} (${device.type})` : '-',
+      vram,
+      r.queue ? `${r.queue.running}+${r.queue.pending}` : '-',
+      workflows,
+    ];
+  });
+  const header = ['server', 'state', 'ComfyUI', 'device', 'free VRAM', 'queue', 'workflow'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  ctx.out(line(header));
+  for (const row of rows) ctx.out(line(row));
+  const usable = reports.filter((r) => r.usable).length;
+  ctx.out(`${usable} of ${reports.length} server(s) usable${usable > 0 ? ': a run starts on those' : ''}`);
+  for (const r of reports) {
+    if (r.usable) continue;
+    if (!r.reachable || r.error) ctx.out(`${r.url}: ${r.error ?? 'no answer'}`);
+    for (const w of r.workflows)
+      for (const i of w.issues) ctx.out(`${r.url}: workflow ${w.source}: ${i.message}`);
   }
 }

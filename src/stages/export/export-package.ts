@@ -47,6 +47,8 @@ export interface ExportFrame {
   negativePrompt?: string;
   /** Name of the backend that produced the frame. */
   backend: string;
+  /** The server that generated it (a ComfyUI pool's member). */
+  server?: string;
   /** True for embedded-renderer storyboard drafts; the report then says so in a banner. */
   draft: boolean;
   /** The frame before autofix, shown beside the final one in the report. Not stored as a file. */
@@ -307,6 +309,7 @@ export async function exportPackage(input: ExportInput, options: ExportOptions =
         prompt: f.prompt,
         ...(f.negativePrompt !== undefined ? { negativePrompt: f.negativePrompt } : {}),
         backend: f.backend,
+        ...(f.server !== undefined ? { server: f.server } : {}),
         draft: f.draft,
         promotion: canonicalize(f.promotion),
         ...(qa ? { qa: { score: qa.score, passed: qa.passed, issues: [...qa.issues] } } : {}),

@@ -31,6 +31,11 @@ export interface ManifestFrame {
   prompt: string;
   negativePrompt?: string;
   backend: string;
+  /**
+   * The server that generated the frame (ComfyUI). Where a shot ran is provenance, not input: the seed and workflow
+   * are the same on every server, so `stableManifestView` leaves it out.
+   */
+  server?: string;
   /** True when the frame is an embedded-renderer storyboard draft, not a generated image. */
   draft: boolean;
   /** Sizes through promotion (original → cropped → final), as the promote stage reported them. */
@@ -74,7 +79,7 @@ export type StableManifestView = Omit<ExportManifest, 'createdAt' | 'timings'>;
 
 export function stableManifestView(manifest: ExportManifest): StableManifestView {
   const { createdAt: _createdAt, timings: _timings, ...stable } = manifest;
-  return stable;
+  return { ...stable, frames: stable.frames.map(({ server: _server, ...frame }) => frame) };
 }
 
 /**

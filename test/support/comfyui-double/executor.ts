@@ -375,7 +375,9 @@ function describeInputs(inputs: Record<string, unknown>): Record<string, unknown
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+    const onAbort = (): void => (clearTimeout(t), resolve());
+    // The listener goes when the step ends: a job's signal outlives hundreds of steps.
+    const t = setTimeout(() => (signal.removeEventListener('abort', onAbort), resolve()), ms);
+    signal.addEventListener('abort', onAbort, { once: true });
   });
 }
