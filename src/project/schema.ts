@@ -65,6 +65,26 @@ const seed = z
   .min(0, 'seed must be ≥ 0')
   .max(MAX_SEED, `seed must be ≤ ${MAX_SEED}`);
 
+/** A shot's animatic hold when it gives none, s. */
+export const DEFAULT_SHOT_SECONDS = 3;
+/** Longer than this is a typo, not a storyboard shot. */
+export const MAX_SHOT_SECONDS = 600;
+export const TRANSITION_TYPES = ['cut', 'dissolve', 'fade-to-black'] as const;
+export type TransitionType = (typeof TRANSITION_TYPES)[number];
+/** A dissolve's or fade's length when the shot gives none, s. */
+export const DEFAULT_TRANSITION_SECONDS = 0.5;
+
+/** The transition out of a shot into the next one (the last shot's is ignored). */
+export const transitionSchema = z.strictObject({
+  type: z.enum(TRANSITION_TYPES, { error: 'transition.type must be "cut", "dissolve" or "fade-to-black"' }),
+  /** Length of a dissolve or fade, s; a cut has none. @default 0.5 */
+  durationSeconds: z
+    .number()
+    .positive('transition.durationSeconds must be > 0')
+    .max(60, 'transition.durationSeconds must be ≤ 60')
+    .optional(),
+});
+
 export const shotSchema = z.strictObject({
   id: safeId('shot id'),
   prompt: promptText(SHOT_PROMPT_MIN, SHOT_PROMPT_MAX, 'prompt'),
@@ -72,11 +92,14 @@ export const shotSchema = z.strictObject({
   camera: phrase(200, 'camera').optional(),
   lighting: phrase(200, 'lighting').optional(),
   mood: phrase(200, 'mood').optional(),
+  /** How long the shot holds in the animatic. @default 3 (DEFAULT_SHOT_SECONDS) */
   durationSeconds: z
     .number()
     .positive('durationSeconds must be > 0')
-    .max(3600, 'durationSeconds must be ≤ 3600')
+    .max(MAX_SHOT_SECONDS, `durationSeconds must be ≤ ${MAX_SHOT_SECONDS} (10 minutes)`)
     .optional(),
+  /** How the animatic goes from this shot to the next. @default cut */
+  transition: transitionSchema.optional(),
   seed: seed.optional(),
 });
 
@@ -116,6 +139,17 @@ const dimension = z
   .max(8192, 'must be at most 8192 px');
 
 export const DEFAULT_OUTPUT = { width: 1920, height: 1080 } as const;
+export const DEFAULT_FPS = 24;
+
+/** The animatic's options: what the export's video adds to the held stills. */
+export const animaticSchema = z.strictObject({
+  /** A slow camera move from each shot's `camera` words (dolly-in/push in → zoom in, pan left/right → pan). @default false */
+  motion: z.boolean().optional(),
+  /** Burn a slate (shot number, id, timecode) into each shot. @default false */
+  slate: z.boolean().optional(),
+  /** A voice-over or temp track, relative to the project file, muxed as AAC and trimmed or padded to the picture. */
+  audio: z.string().trim().min(1, 'animatic.audio must not be empty').max(1024).optional(),
+});
 
 const limit = (min: number, max: number) =>
   z.number().min(min, `must be ≥ ${min}`).max(max, `must be ≤ ${max}`).optional();
@@ -209,8 +243,15 @@ export const projectSchema = z.strictObject({
     .strictObject({
       width: dimension.default(DEFAULT_OUTPUT.width),
       height: dimension.default(DEFAULT_OUTPUT.height),
+      /** Frame rate of the animatic and the timelines (whole frames: EDL timecodes need them). @default 24 */
+      fps: z
+        .number()
+        .int('output.fps must be a whole number of frames per second')
+        .min(1, 'output.fps must be ≥ 1')
+        .max(120, 'output.fps must be ≤ 120')
+        .default(DEFAULT_FPS),
     })
-    .default({ ...DEFAULT_OUTPUT }),
+    .default({ ...DEFAULT_OUTPUT, fps: DEFAULT_FPS }),
   coherence: z
     .strictObject({
       panels: z
@@ -220,6 +261,7 @@ export const projectSchema = z.strictObject({
     .optional(),
   qa: qaSchema.optional(),
   backend: backendSchema.optional(),
+  animatic: animaticSchema.optional(),
   shots: z
     .array(shotSchema)
     .min(1, 'a project needs at least one shot')
@@ -232,3 +274,5 @@ export type ProjectInput = z.input<typeof projectSchema>;
 /** A validated project: defaults applied, prompts trimmed. */
 export type Project = z.output<typeof projectSchema>;
 export type Shot = z.output<typeof shotSchema>;
+export type ShotTransition = z.output<typeof transitionSchema>;
+export type AnimaticSettings = z.output<typeof animaticSchema>;

@@ -51,6 +51,8 @@ export interface ToolVersions {
   libvips: string;
   /** Present when better-sqlite3 can be found (the run store uses it; the export does not need it). */
   'better-sqlite3'?: string;
+  /** The ffmpeg that encoded animatic.mp4 (its `-version` line), when there is one. */
+  ffmpeg?: string;
 }
 
 /**
@@ -70,6 +72,8 @@ export interface ExportManifest {
   frames: ManifestFrame[];
   /** Every file in the folder except manifest.json itself, sorted by path. */
   files: ManifestFile[];
+  /** The animatic's timings and video (added by the animatic step after the export; absent before it ran). */
+  animatic?: unknown;
   createdAt: string;
   timings: { run: unknown; shots: Record<string, unknown> };
 }

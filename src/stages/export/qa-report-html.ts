@@ -30,6 +30,13 @@ export interface QaReportHtmlContext {
   backend: { name: string; version: string };
 }
 
+/**
+ * Where the animatic's player goes: the animatic step writes it between these comments after the export, so
+ * re-rendering the animatic (new durations) replaces the player without rebuilding the report.
+ */
+export const ANIMATIC_SLOT_START = '<!-- storycore:animatic -->';
+export const ANIMATIC_SLOT_END = '<!-- /storycore:animatic -->';
+
 export const DRAFT_BANNER = 'DRAFT — storyboard frames from the embedded renderer, not AI images';
 
 export function escapeHtml(text: string): string {
@@ -144,6 +151,7 @@ ${anyDraft ? `<div class="banner" role="note">${escapeHtml(DRAFT_BANNER)}</div>`
       this.#input.backend.name,
     )} ${escapeHtml(this.#input.backend.version)}</div></header>
 <main>
+${ANIMATIC_SLOT_START}${ANIMATIC_SLOT_END}
 <div class="summary"><div>Overall score<b class="${qaReport.passed ? 'pass' : 'fail'}">${fmt(qaReport.overallScore)}</b></div>
 <div>Verdict<b class="${qaReport.passed ? 'pass' : 'fail'}">${qaReport.passed ? 'pass' : 'fail'}</b></div>
 <div>Shots<b>${frames.length}</b></div><div>Autofix applied<b>${qaReport.autofixApplied ? 'yes' : 'no'}</b></div></div>

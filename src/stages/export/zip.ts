@@ -24,7 +24,7 @@ export interface WriteZipOptions {
  * stored. Text (JSON, HTML) is deflated.
  */
 export function shouldCompress(name: string): boolean {
-  return !/\.(png|jpe?g|webp|zip)$/i.test(name);
+  return !/\.(png|jpe?g|webp|zip|mp4|m4a)$/i.test(name);
 }
 
 /**

@@ -1,0 +1,267 @@
+import { execFile } from 'node:child_process';
+import { readFile, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { throwIfAborted } from '../../core/abort.js';
+import { ExportFailedError, ValidationError, errorMessage } from '../../core/errors.js';
+import { tempSiblingPath, writeFileAtomic } from '../../core/fs-atomic.js';
+import { hashFile, sha256Hex } from '../../core/hash.js';
+import { safeJoin } from '../../core/safe-path.js';
+import type { Project } from '../../project/schema.js';
+import {
+  MANIFEST_FILE,
+  compareCodeUnits,
+  serializeManifest,
+  type ExportManifest,
+  type ManifestFile,
+} from '../export/manifest.js';
+import { ANIMATIC_SLOT_END, ANIMATIC_SLOT_START, escapeHtml } from '../export/qa-report-html.js';
+import { writeZip } from '../export/zip.js';
+import { ENCODE_SETTINGS, encodeAnimatic } from './encode.js';
+import { isFfmpegMissing, type FfmpegLookup } from './ffmpeg.js';
+import { planAnimatic, type AnimaticPlan } from './plan.js';
+
+export { planAnimatic };
+import { edlTimeline, otioTimeline, timecode } from './timeline.js';
+
+export const ANIMATIC_FILES = {
+  video: 'animatic.mp4',
+  otio: 'timeline.otio',
+  edl: 'timeline.edl',
+} as const;
+
+/** What the manifest says about the animatic (its `animatic` key). */
+export interface AnimaticRecord {
+  fps: number;
+  frames: number;
+  durationSeconds: number;
+  width: number;
+  height: number;
+  shots: Array<{
+    shotId: string;
+    startFrame: number;
+    frames: number;
+    transition: string;
+    transitionFrames: number;
+  }>;
+  /** The video, or why there is none (no ffmpeg). */
+  video:
+    | { file: string; ffmpeg: string; settings: typeof ENCODE_SETTINGS; audio: string | null }
+    | { missing: string };
+  timelines: string[];
+}
+
+export interface AnimaticInput {
+  /** A finished export folder (it has manifest.json and the shots). */
+  dir: string;
+  /** The project whose durations, transitions, fps and animatic options apply. */
+  project: Project;
+  ffmpeg: FfmpegLookup;
+  /** The voice-over, absolute, already checked by checkAnimaticAudio. */
+  audio?: string;
+}
+
+export interface AnimaticOptions {
+  signal?: AbortSignal;
+  onProgress?: (fraction: number) => void;
+}
+
+export interface AnimaticResult {
+  record: AnimaticRecord;
+  /** The published video, absent without ffmpeg. */
+  video?: string;
+}
+
+/**
+ * Checks the voice-over before any work: it exists, is a file, and ffmpeg reads an audio stream from it. Without
+ * ffmpeg only existence is checked (there will be no video to put it in).
+ */
+export async function checkAnimaticAudio(
+  file: string,
+  ffmpeg: FfmpegLookup,
+  signal?: AbortSignal,
+): Promise<void> {
+  let isFile = false;
+  try {
+    isFile = (await stat(file)).isFile();
+  } catch {
+    throw new ValidationError(`animatic.audio: ${file} does not exist`, [
+      { path: 'animatic.audio', message: `${file} does not exist` },
+    ]);
+  }
+  if (!isFile) throw new ValidationError(`animatic.audio: ${file} is not a file`);
+  if (isFfmpegMissing(ffmpeg)) return;
+  // `ffmpeg -i FILE` with no output lists the streams on stderr and exits 1; that listing is what we read.
+  const listing = await new Promise<string>((resolve) => {
+    execFile(
+      ffmpeg.path,
+      ['-hide_banner', '-nostdin', '-i', file],
+      { timeout: 15_000, windowsHide: true, ...(signal ? { signal } : {}) },
+      (_error, _stdout, stderr) => resolve(stderr),
+    );
+  });
+  throwIfAborted(signal);
+  if (!/Stream #\d+:\d+.*: Audio: /.test(listing)) {
+    const why = /Invalid data found|could not find codec|moov atom not found/i.exec(listing)?.[0];
+    throw new ValidationError(
+      `animatic.audio: ${file} holds no audio ffmpeg can read${why ? ` (${why})` : ' (no audio stream)'}`,
+      [{ path: 'animatic.audio', message: `${path.basename(file)} is not audio` }],
+    );
+  }
+}
+
+/** Timings of the plan as the manifest keeps them. */
+function recordOf(plan: AnimaticPlan, video: AnimaticRecord['video']): AnimaticRecord {
+  return {
+    fps: plan.fps,
+    frames: plan.totalFrames,
+    durationSeconds: plan.totalFrames / plan.fps,
+    width: plan.width,
+    height: plan.height,
+    shots: plan.shots.map((s) => ({
+      shotId: s.shotId,
+      startFrame: s.start,
+      frames: s.frames,
+      transition: s.out.type,
+      transitionFrames: s.out.frames,
+    })),
+    video,
+    timelines: [ANIMATIC_FILES.otio, ANIMATIC_FILES.edl],
+  };
+}
+
+function playerHtml(plan: AnimaticPlan, record: AnimaticRecord): string {
+  const length = `${timecode(plan.totalFrames, plan.fps)} (${record.durationSeconds.toFixed(2)} s, ${plan.fps} fps)`;
+  if ('missing' in record.video) {
+    return `<h2>Animatic</h2><p>No animatic video: ${escapeHtml(record.video.missing)}. The timelines (<a href="${ANIMATIC_FILES.otio}">OTIO</a>, <a href="${ANIMATIC_FILES.edl}">EDL</a>) are here, ${escapeHtml(length)}.</p>`;
+  }
+  return (
+    `<h2>Animatic</h2><video src="${ANIMATIC_FILES.video}" controls preload="metadata" width="${Math.min(960, plan.width)}" style="max-width:100%;background:#000"></video>` +
+    `<p>${escapeHtml(length)} · timelines: <a href="${ANIMATIC_FILES.otio}">OTIO</a>, <a href="${ANIMATIC_FILES.edl}">EDL (CMX 3600)</a></p>`
+  );
+}
+
+/** The report with the player between the slot markers (replacing an earlier one); unchanged when it has no slot. */
+function withPlayer(html: string, player: string): string {
+  const start = html.indexOf(ANIMATIC_SLOT_START);
+  const end = html.indexOf(ANIMATIC_SLOT_END, start);
+  if (start < 0 || end < 0) return html;
+  return html.slice(0, start + ANIMATIC_SLOT_START.length) + player + html.slice(end);
+}
+
+const json = (value: unknown): string => `${JSON.stringify(value, null, 2)}\n`;
+
+/**
+ * Makes the animatic of a finished export, in place: `timeline.otio`, `timeline.edl`, `animatic.mp4` (when there
+ * is an ffmpeg), the player in `qa_report.html`, the project as rendered in `project.json`, then the manifest (every
+ * file's sha256, the timings, the ffmpeg version) and the zip beside the folder. Each file is replaced atomically and
+ * the manifest last but for the zip, so an interrupted render leaves the previous files or the new ones — and a
+ * manifest that tells which (the journal reruns the step).
+ */
+export async function renderAnimatic(
+  input: AnimaticInput,
+  options: AnimaticOptions = {},
+): Promise<AnimaticResult> {
+  const { dir, project, ffmpeg } = input;
+  const { signal, onProgress } = options;
+  const plan = planAnimatic(project);
+  const manifestPath = safeJoin(dir, MANIFEST_FILE);
+  let manifest: ExportManifest;
+  try {
+    manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as ExportManifest;
+  } catch (error) {
+    throw new ValidationError(
+      `${dir} is not a finished export: cannot read ${MANIFEST_FILE} (${errorMessage(error)})`,
+    );
+  }
+  const fileOf = new Map(manifest.frames.map((f) => [f.shotId, f.file] as const));
+  const files = plan.shots.map((s) => {
+    const file = fileOf.get(s.shotId);
+    if (file === undefined) {
+      throw new ValidationError(`shot "${s.shotId}" is in the project but has no frame in the export ${dir}`);
+    }
+    return file;
+  });
+  throwIfAborted(signal);
+
+  const written = new Map<string, ManifestFile>();
+  const put = async (rel: string, text: string): Promise<void> => {
+    const bytes = Buffer.from(text, 'utf8');
+    await writeFileAtomic(safeJoin(dir, rel), bytes, signal ? { signal } : {});
+    written.set(rel, { path: rel, bytes: bytes.length, sha256: sha256Hex(bytes) });
+  };
+  await put(ANIMATIC_FILES.otio, otioTimeline(plan, files, project.name));
+  await put(ANIMATIC_FILES.edl, edlTimeline(plan, files, project.name));
+
+  const videoPath = safeJoin(dir, ANIMATIC_FILES.video);
+  let video: AnimaticRecord['video'];
+  if (isFfmpegMissing(ffmpeg)) {
+    // A video made with other timings would contradict the timelines beside it.
+    await rm(videoPath, { force: true });
+    video = { missing: ffmpeg.missing };
+  } else {
+    await encodeAnimatic(
+      {
+        ffmpeg: ffmpeg.path,
+        plan,
+        stills: files.map((f) => safeJoin(dir, ...f.split('/'))),
+        ...(input.audio !== undefined ? { audio: input.audio } : {}),
+        outFile: videoPath,
+      },
+      { ...(signal ? { signal } : {}), onProgress: (f) => onProgress?.(f * 0.9) },
+    );
+    written.set(ANIMATIC_FILES.video, {
+      path: ANIMATIC_FILES.video,
+      ...(await hashFile(videoPath, signal)),
+      width: plan.width,
+      height: plan.height,
+    });
+    video = {
+      file: ANIMATIC_FILES.video,
+      ffmpeg: ffmpeg.version,
+      settings: ENCODE_SETTINGS,
+      audio: input.audio !== undefined ? path.basename(input.audio) : null,
+    };
+  }
+  const record = recordOf(plan, video);
+
+  const reportRel = 'qa_report.html';
+  const reportPath = safeJoin(dir, reportRel);
+  const report = await readFile(reportPath, 'utf8').catch(() => undefined);
+  if (report !== undefined) await put(reportRel, withPlayer(report, playerHtml(plan, record)));
+  // The export's copy of the project says which timings the animatic was made with.
+  await put('project.json', json(project));
+
+  throwIfAborted(signal);
+  const kept = manifest.files.filter((f) => !written.has(f.path) && f.path !== ANIMATIC_FILES.video);
+  const { createdAt, timings, ...stable } = manifest;
+  const updated = {
+    ...stable,
+    tools: { ...manifest.tools, ...(isFfmpegMissing(ffmpeg) ? {} : { ffmpeg: ffmpeg.version }) },
+    files: [...kept, ...written.values()].sort((a, b) => compareCodeUnits(a.path, b.path)),
+    animatic: record,
+    createdAt,
+    timings,
+  } as ExportManifest;
+  await writeFileAtomic(manifestPath, serializeManifest(updated), signal ? { signal } : {});
+  onProgress?.(0.95);
+
+  // The zip is the folder's convenience copy: rebuilt so the two agree.
+  const zipPath = `${dir}.zip`;
+  const tempZip = tempSiblingPath(zipPath);
+  try {
+    const entries = [...updated.files.map((f) => f.path), MANIFEST_FILE].map((name) => ({
+      name,
+      file: safeJoin(dir, ...name.split('/')),
+    }));
+    await writeZip(entries, tempZip, { mtime: new Date(createdAt), ...(signal ? { signal } : {}) });
+    await rename(tempZip, zipPath);
+  } catch (error) {
+    await rm(tempZip, { force: true });
+    if (signal?.aborted) throw error;
+    throw new ExportFailedError(`rewriting ${zipPath} with the animatic failed: ${errorMessage(error)}`, {
+      cause: error,
+    });
+  }
+  onProgress?.(1);
+  return { record, ...('missing' in video ? {} : { video: videoPath }) };
+}
