@@ -89,6 +89,9 @@ export function terminalView(stream: NodeJS.WriteStream = process.stderr): Progr
           // Per server, what it is doing: "gpu1 2 · gpu2 down · gpu3 1+3" (ours + other users' jobs).
           bar?.update({ servers: ` | ${event.servers.map(serverText).join(' · ')}` });
           break;
+        case 'warning':
+          log(`⚠ ${event.message}`);
+          break;
         case 'stage-completed':
           log(`✔ ${getStageDisplayName(event.stage)} (${formatDuration(event.durationMs)})`);
           break;

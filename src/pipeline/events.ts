@@ -66,6 +66,8 @@ export type PipelineEvent =
    * gpu1:8188"), each said once. Only events with a message go to the run's event log.
    */
   | { type: 'servers'; servers: ServerStatus[]; message?: string }
+  /** Something the user should know that does not fail the run (e.g. why an export has no animatic video). */
+  | { type: 'warning'; stage: PipelineStage; message: string }
   | {
       type: 'run-finished';
       status: 'succeeded' | 'failed' | 'cancelled';

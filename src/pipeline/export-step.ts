@@ -1,11 +1,13 @@
 import { StoreError } from '../core/errors.js';
-import { composeNegativePrompt, composeShotPrompt } from '../project/prompt.js';
+import { composeNegativePrompt, composeShotPrompt, projectContentHash } from '../project/prompt.js';
+import type { Project } from '../project/schema.js';
 import { resolveGlobalSeed } from '../project/seeds.js';
 import type { ExportFrame, PngFile } from '../stages/export/index.js';
 // Light (no sharp, no yazl): an unchanged rerun checks the export it reuses with these.
 import { verifyExport } from '../stages/export/manifest.js';
 import { verifyZip } from '../stages/export/verify-zip.js';
 import type { QaReport } from '../stages/qa/index.js';
+import { EXPORT_PACKAGE_SHARE } from './animatic-step.js';
 import type { RunContext } from './run-context.js';
 import type { SheetResult } from './sheet-steps.js';
 import { generationSize, type ShotOutcome } from './shot-steps.js';
@@ -27,7 +29,7 @@ export async function runExportStep(
   sheet: SheetResult,
   shots: readonly ShotOutcome[],
   qaReport: QaReport,
-  options: { outDir: string; projectHash: string; startedAt: number; verify?: boolean },
+  options: { outDir: string; startedAt: number; verify?: boolean },
 ): Promise<ExportOutput> {
   const { project, backend, artifacts, progress, now } = ctx;
   ctx.stages.start('export');
@@ -36,7 +38,8 @@ export async function runExportStep(
       id: 'export',
       stage: 'export',
       input: {
-        project: options.projectHash,
+        // The project without what only the animatic uses: a duration change reruns the animatic step alone.
+        project: projectContentHash(withoutAnimaticTimings(project)),
         outDir: options.outDir,
         sheet: sheet.sha256,
         frames: shots.map((o) => [o.shotId, o.frameSha256, o.promotedSha256, o.seed]),
@@ -93,7 +96,7 @@ export async function runExportStep(
               qaReport,
               backend: { name: backend.name, version: backend.version },
               parameters: {
-                output: project.output,
+                output: { width: project.output.width, height: project.output.height },
                 generation: generationSize(project, backend),
                 panelSize: ctx.panelSize,
                 globalSeed: resolveGlobalSeed(project),
@@ -105,7 +108,8 @@ export async function runExportStep(
             },
             {
               signal: attemptSignal,
-              onProgress: (done, total) => progress.update('export', 'export', Math.min(0.99, done / total)),
+              onProgress: (done, total) =>
+                progress.update('export', 'export', EXPORT_PACKAGE_SHARE * Math.min(0.99, done / total)),
             },
           );
           return { artifacts: {}, output: { dir: result.dir, zipPath: result.zipPath } };
@@ -117,9 +121,21 @@ export async function runExportStep(
     },
     ctx.signal,
   );
-  progress.update('export', 'export', 1);
-  ctx.stages.finishIfDone('export', () => ({ dir: exported.output.dir, zip: exported.output.zipPath }));
   return exported.output;
+}
+
+/**
+ * The project as the export package depends on it: shot durations and transitions, the frame rate and the animatic
+ * options shape only the animatic (whose step writes them into the export), so they are left out of the export's
+ * input hash.
+ */
+export function withoutAnimaticTimings(project: Project): Project {
+  const { animatic: _animatic, ...rest } = project;
+  return {
+    ...rest,
+    output: { ...project.output, fps: 0 },
+    shots: project.shots.map(({ durationSeconds: _d, transition: _t, ...shot }) => shot),
+  };
 }
 
 /**

@@ -15,6 +15,11 @@ import type { QaReport } from '../stages/qa/types.js';
 import type { ErrorInfo, PipelineEvent, PipelineEventListener, PipelineStage } from './events.js';
 import { guardBackend } from './backend-guard.js';
 import { runExportStep } from './export-step.js';
+import { animaticAudioPath, runAnimaticStep } from './animatic-step.js';
+// Not the animatic index: the encoder, the zip and the report load only when an animatic is rendered.
+import { checkAnimaticAudio } from '../stages/animatic/audio.js';
+import { findFfmpeg, type FfmpegLookup } from '../stages/animatic/ffmpeg.js';
+import { planAnimatic } from '../stages/animatic/plan.js';
 import { mapPool } from '../core/pool.js';
 import { PipelineProgress } from './progress.js';
 import { StageClock, type RunContext } from './run-context.js';
@@ -55,6 +60,10 @@ export interface PipelineOptions {
   panelSize?: number;
   /** Continue this run (resume) instead of creating a new one. */
   runId?: string;
+  /** Folder relative paths of the project (the animatic's audio) resolve from. @default the working directory */
+  projectDir?: string;
+  /** The ffmpeg for the animatic, already looked up. @default findFfmpeg() (FFMPEG_PATH, the npm package, PATH) */
+  ffmpeg?: FfmpegLookup;
   onEvent?: PipelineEventListener;
   now?: () => number;
 }
@@ -129,6 +138,12 @@ export async function runPipeline(project: Project, options: PipelineOptions): P
   };
   checkThresholds(thresholds, project.qa?.thresholds ?? {});
   const projectHash = projectContentHash(project);
+  // Bad timings, transitions or audio fail here, before any work, with the shot or file named.
+  planAnimatic(project);
+  const ffmpeg = options.ffmpeg ?? (await findFfmpeg());
+  const projectDir = options.projectDir ?? process.cwd();
+  const audio = animaticAudioPath(project, projectDir);
+  if (audio !== undefined) await checkAnimaticAudio(audio, ffmpeg, outer);
   const run = options.runId
     ? store.setRunStatus(options.runId, 'running')
     : store.createRun({
@@ -136,7 +151,7 @@ export async function runPipeline(project: Project, options: PipelineOptions): P
         projectName: project.name,
         projectHash,
         backend: backend.name,
-        options: { project, outDir: options.outDir, failFast: options.failFast ?? false },
+        options: { project, outDir: options.outDir, failFast: options.failFast ?? false, projectDir },
       });
   const runId = run.id;
   // The lease: renewed while this process works on the run, so other processes can tell it from one that died
@@ -278,10 +293,28 @@ export async function runPipeline(project: Project, options: PipelineOptions): P
 
     const exported = await runExportStep(ctx, sheet, shots, qaReport, {
       outDir: options.outDir,
-      projectHash,
       startedAt: started,
       ...(options.verify === undefined ? {} : { verify: options.verify }),
     });
+    const animatic = await runAnimaticStep(ctx, shots, exported, {
+      projectHash,
+      ffmpeg,
+      ...(audio !== undefined ? { audio } : {}),
+    });
+    // Said once per run, whether the step ran or was reused: the export is complete, only the video is missing.
+    if (animatic.missing !== undefined) {
+      emit({
+        type: 'warning',
+        stage: 'export',
+        message: `no animatic.mp4 in the export: ${animatic.missing}`,
+      });
+    }
+    progress.update('export', 'export', 1);
+    ctx.stages.finishIfDone('export', () => ({
+      dir: exported.dir,
+      zip: exported.zipPath,
+      animatic: animatic.videoSha256 === null ? null : 'animatic.mp4',
+    }));
     progress.complete();
     return finished('succeeded', exported);
   };

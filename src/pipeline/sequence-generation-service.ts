@@ -202,6 +202,7 @@ const STEP_STAGE: Record<string, PipelineStage> = {
   promote: 'promotion',
   qa: 'qa',
   export: 'export',
+  animatic: 'export',
 };
 
 /**
@@ -419,7 +420,8 @@ export class SequenceGenerationService {
       comfyui: totalShots,
       promotion: totalShots,
       qa: totalShots,
-      export: 1,
+      // The export stage is two steps: the package, then the animatic written into it.
+      export: 2,
     };
     const completedStages = PIPELINE_STAGES.filter(
       (s) => totalShots > 0 && (doneByStage.get(s) ?? 0) >= expected[s],

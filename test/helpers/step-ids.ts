@@ -12,7 +12,7 @@ export function shotStepIds(shotIds: readonly string[]): string[] {
 
 /** Every step a full run of `project` has. */
 export function allStepIds(project: Project): string[] {
-  return [...sheetStepIds(), ...shotStepIds(project.shots.map((s) => s.id)), 'export'];
+  return [...sheetStepIds(), ...shotStepIds(project.shots.map((s) => s.id)), 'export', 'animatic'];
 }
 
 /** Sorted copy, for comparing step sets regardless of the order concurrent steps finished in. */

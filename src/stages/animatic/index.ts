@@ -1,4 +1,5 @@
-export { ANIMATIC_FILES, checkAnimaticAudio, planAnimatic, renderAnimatic } from './animatic.js';
+export { ANIMATIC_FILES, planAnimatic, renderAnimatic } from './animatic.js';
+export { checkAnimaticAudio } from './audio.js';
 export type { AnimaticInput, AnimaticOptions, AnimaticRecord, AnimaticResult } from './animatic.js';
 export { findFfmpeg, isFfmpegMissing } from './ffmpeg.js';
 export type { FfmpegInfo, FfmpegLookup, FfmpegMissing } from './ffmpeg.js';
