@@ -1,8 +1,8 @@
 import { readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { throwIfAborted } from '../../core/abort.js';
-import { ExportFailedError, ValidationError, errorMessage } from '../../core/errors.js';
-import { tempSiblingPath, writeFileAtomic } from '../../core/fs-atomic.js';
+import { cancellationFrom, throwIfAborted } from '../../core/abort.js';
+import { ExportFailedError, ValidationError, errorMessage, isStoryCoreError } from '../../core/errors.js';
+import { fsyncDirectory, tempSiblingPath, writeFileDurable } from '../../core/fs-atomic.js';
 import { hashFile, sha256Hex } from '../../core/hash.js';
 import { safeJoin } from '../../core/safe-path.js';
 import type { Project } from '../../project/schema.js';
@@ -109,6 +109,10 @@ function withPlayer(html: string, player: string): string {
   return html.slice(0, start + ANIMATIC_SLOT_START.length) + player + html.slice(end);
 }
 
+const REPORT_FILE = 'qa_report.html';
+/** The zip's key among the temporaries (it lives beside the folder, not in it; no file in it has this name). */
+const ZIP_KEY = ':zip';
+
 const json = (value: unknown): string => `${JSON.stringify(value, null, 2)}\n`;
 
 /**
@@ -144,85 +148,103 @@ export async function renderAnimatic(
   });
   throwIfAborted(signal);
 
+  // Everything is made under temporary names first, the zip included; only then is it all renamed into place, so a
+  // cancel or a failure at any point before leaves the export exactly as it was (no partial video, nothing unlisted).
   const written = new Map<string, ManifestFile>();
+  const temps = new Map<string, string>();
+  const zipPath = `${dir}.zip`;
+  const tempFor = (rel: string): string => {
+    const temp = tempSiblingPath(rel === ZIP_KEY ? zipPath : safeJoin(dir, rel));
+    temps.set(rel, temp);
+    return temp;
+  };
   const put = async (rel: string, text: string): Promise<void> => {
+    throwIfAborted(signal);
     const bytes = Buffer.from(text, 'utf8');
-    await writeFileAtomic(safeJoin(dir, rel), bytes, signal ? { signal } : {});
+    await writeFileDurable(tempFor(rel), bytes);
     written.set(rel, { path: rel, bytes: bytes.length, sha256: sha256Hex(bytes) });
   };
-  await put(ANIMATIC_FILES.otio, otioTimeline(plan, files, project.name));
-  await put(ANIMATIC_FILES.edl, edlTimeline(plan, files, project.name));
-
-  const videoPath = safeJoin(dir, ANIMATIC_FILES.video);
-  let video: AnimaticRecord['video'];
-  if (isFfmpegMissing(ffmpeg)) {
-    // A video made with other timings would contradict the timelines beside it.
-    await rm(videoPath, { force: true });
-    video = { missing: ffmpeg.missing };
-  } else {
-    await encodeAnimatic(
-      {
-        ffmpeg: ffmpeg.path,
-        plan,
-        stills: files.map((f) => safeJoin(dir, ...f.split('/'))),
-        ...(input.audio !== undefined ? { audio: input.audio } : {}),
-        outFile: videoPath,
-      },
-      { ...(signal ? { signal } : {}), onProgress: (f) => onProgress?.(f * 0.9) },
-    );
-    written.set(ANIMATIC_FILES.video, {
-      path: ANIMATIC_FILES.video,
-      ...(await hashFile(videoPath, signal)),
-      width: plan.width,
-      height: plan.height,
-    });
-    video = {
-      file: ANIMATIC_FILES.video,
-      ffmpeg: ffmpeg.version,
-      settings: ENCODE_SETTINGS,
-      audio: input.audio !== undefined ? path.basename(input.audio) : null,
-    };
-  }
-  const record = recordOf(plan, video);
-
-  const reportRel = 'qa_report.html';
-  const reportPath = safeJoin(dir, reportRel);
-  const report = await readFile(reportPath, 'utf8').catch(() => undefined);
-  if (report !== undefined) await put(reportRel, withPlayer(report, playerHtml(plan, record)));
-  // The export's copy of the project says which timings the animatic was made with.
-  await put('project.json', json(project));
-
-  throwIfAborted(signal);
-  const kept = manifest.files.filter((f) => !written.has(f.path) && f.path !== ANIMATIC_FILES.video);
-  const { createdAt, timings, ...stable } = manifest;
-  const updated = {
-    ...stable,
-    tools: { ...manifest.tools, ...(isFfmpegMissing(ffmpeg) ? {} : { ffmpeg: ffmpeg.version }) },
-    files: [...kept, ...written.values()].sort((a, b) => compareCodeUnits(a.path, b.path)),
-    animatic: record,
-    createdAt,
-    timings,
-  } as ExportManifest;
-  await writeFileAtomic(manifestPath, serializeManifest(updated), signal ? { signal } : {});
-  onProgress?.(0.95);
-
-  // The zip is the folder's convenience copy: rebuilt so the two agree.
-  const zipPath = `${dir}.zip`;
-  const tempZip = tempSiblingPath(zipPath);
   try {
+    await put(ANIMATIC_FILES.otio, otioTimeline(plan, files, project.name));
+    await put(ANIMATIC_FILES.edl, edlTimeline(plan, files, project.name));
+
+    let video: AnimaticRecord['video'];
+    if (isFfmpegMissing(ffmpeg)) {
+      video = { missing: ffmpeg.missing };
+    } else {
+      const temp = tempFor(ANIMATIC_FILES.video);
+      await encodeAnimatic(
+        {
+          ffmpeg: ffmpeg.path,
+          plan,
+          stills: files.map((f) => safeJoin(dir, ...f.split('/'))),
+          ...(input.audio !== undefined ? { audio: input.audio } : {}),
+          outFile: temp,
+        },
+        { ...(signal ? { signal } : {}), onProgress: (f) => onProgress?.(f * 0.9) },
+      );
+      written.set(ANIMATIC_FILES.video, {
+        path: ANIMATIC_FILES.video,
+        ...(await hashFile(temp, signal)),
+        width: plan.width,
+        height: plan.height,
+      });
+      video = {
+        file: ANIMATIC_FILES.video,
+        ffmpeg: ffmpeg.version,
+        settings: ENCODE_SETTINGS,
+        audio: input.audio !== undefined ? path.basename(input.audio) : null,
+      };
+    }
+    const record = recordOf(plan, video);
+
+    const report = await readFile(safeJoin(dir, REPORT_FILE), 'utf8').catch(() => undefined);
+    if (report !== undefined) await put(REPORT_FILE, withPlayer(report, playerHtml(plan, record)));
+    // The export's copy of the project says which timings the animatic was made with.
+    await put('project.json', json(project));
+
+    // A video made with other timings would contradict the timelines: without ffmpeg an old one is dropped.
+    const kept = manifest.files.filter((f) => !written.has(f.path) && f.path !== ANIMATIC_FILES.video);
+    const { createdAt, timings, ...stable } = manifest;
+    const updated = {
+      ...stable,
+      tools: { ...manifest.tools, ...(isFfmpegMissing(ffmpeg) ? {} : { ffmpeg: ffmpeg.version }) },
+      files: [...kept, ...written.values()].sort((a, b) => compareCodeUnits(a.path, b.path)),
+      animatic: record,
+      createdAt,
+      timings,
+    } as ExportManifest;
+    await writeFileDurable(tempFor(MANIFEST_FILE), serializeManifest(updated));
+    onProgress?.(0.92);
+
+    // The zip is the folder's convenience copy, rebuilt from the new files where they are now (the temporaries).
     const entries = [...updated.files.map((f) => f.path), MANIFEST_FILE].map((name) => ({
       name,
-      file: safeJoin(dir, ...name.split('/')),
+      file: temps.get(name) ?? safeJoin(dir, ...name.split('/')),
     }));
-    await writeZip(entries, tempZip, { mtime: new Date(createdAt), ...(signal ? { signal } : {}) });
-    await rename(tempZip, zipPath);
+    await writeZip(entries, tempFor(ZIP_KEY), { mtime: new Date(createdAt), ...(signal ? { signal } : {}) });
+    throwIfAborted(signal);
+
+    // Publish: renames only, the manifest and the zip last; not interrupted by a cancel (it takes milliseconds).
+    if (isFfmpegMissing(ffmpeg)) await rm(safeJoin(dir, ANIMATIC_FILES.video), { force: true });
+    const order = [...temps.keys()].filter((rel) => rel !== MANIFEST_FILE && rel !== ZIP_KEY);
+    for (const rel of [...order, MANIFEST_FILE]) {
+      await rename(temps.get(rel)!, safeJoin(dir, rel));
+      temps.delete(rel);
+    }
+    await fsyncDirectory(dir);
+    await rename(temps.get(ZIP_KEY)!, zipPath);
+    temps.delete(ZIP_KEY);
+    await fsyncDirectory(path.dirname(zipPath));
+    onProgress?.(1);
+    return { record, ...('missing' in video ? {} : { video: safeJoin(dir, ANIMATIC_FILES.video) }) };
   } catch (error) {
-    await rm(tempZip, { force: true });
-    if (signal?.aborted) throw error;
-    throw new ExportFailedError(`rewriting ${zipPath} with the animatic failed: ${errorMessage(error)}`, {
+    if (signal?.aborted) throw cancellationFrom(signal);
+    if (isStoryCoreError(error)) throw error;
+    throw new ExportFailedError(`making the animatic of ${dir} failed: ${errorMessage(error)}`, {
       cause: error,
     });
+  } finally {
+    await Promise.all([...temps.values()].map((t) => rm(t, { force: true })));
   }
-  onProgress?.(1);
-  return { record, ...('missing' in video ? {} : { video: videoPath }) };
 }
