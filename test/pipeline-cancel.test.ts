@@ -139,6 +139,6 @@ describe('cancelling a run', () => {
     expectCleanCancel(run, trigger);
     const leftovers = await readdir(ws.outDir).catch(() => []);
     expect(leftovers).toEqual([]);
-    expect(await resumeToCompletion(run.runId!)).toEqual(['export']);
+    expect(await resumeToCompletion(run.runId!)).toEqual(['export', 'animatic']);
   });
 });

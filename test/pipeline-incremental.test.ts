@@ -67,13 +67,13 @@ const changes: Change[] = [
   {
     change: 'the prompt of shot 2',
     edit: (p) => withShotPrompt(p, shotId(2), 'The keeper drops the logbook as thunder shakes the tower'),
-    expected: [...shotStepIds([shotId(2)]), 'export'],
+    expected: [...shotStepIds([shotId(2)]), 'export', 'animatic'],
   },
   {
     change: 'the prompt of shot 1',
     edit: (p) =>
       withShotPrompt(p, shotId(1), 'A lone lighthouse at dawn under a clearing sky, gulls circling'),
-    expected: [...shotStepIds([shotId(1)]), 'export'],
+    expected: [...shotStepIds([shotId(1)]), 'export', 'animatic'],
   },
   {
     change: 'the pinned seed of shot 3',
@@ -86,7 +86,7 @@ const changes: Change[] = [
     change: 'the prompt of sheet panel 3',
     from: withOwnPanels,
     edit: (p) => withPanelPrompt(p, 3, 'portrait study of the keeper in an oilskin coat'),
-    expected: ['sheet:panel-3', 'sheet:compose', ...shotStepIds(allShots), 'export'],
+    expected: ['sheet:panel-3', 'sheet:compose', ...shotStepIds(allShots), 'export', 'animatic'],
   },
   {
     change: 'the style',
@@ -150,7 +150,7 @@ describe('rerunning a project after a change', () => {
     const first = await succeed(ws, base);
     await rm(first.export!.dir, { recursive: true });
     const second = await succeed(ws, base);
-    expect(second.executedSteps).toEqual(['export']);
+    expect(second.executedSteps).toEqual(['export', 'animatic']);
     expect(sorted(second.reusedSteps)).toEqual(sorted([...sheetStepIds(), ...shotStepIds(allShots)]));
   });
 });
@@ -172,7 +172,7 @@ describe('a new output size with a backend that generates at a capped size', () 
     const rerun = await ok(ws, large);
     const ids = large.shots.map((s) => s.id);
     expect(sorted(rerun.executedSteps)).toEqual(
-      sorted([...ids.flatMap((id) => [`promote:${id}`, `qa:${id}`]), 'export']),
+      sorted([...ids.flatMap((id) => [`promote:${id}`, `qa:${id}`]), 'export', 'animatic']),
     );
 
     const fresh = await ok(await workspace(), large);

@@ -57,6 +57,7 @@ describe("a project's own QA settings", () => {
 
     const rerun = await runOn(ws, withQa(project, { thresholds: { noiseSigmaMax: 20 } }));
     expect([...rerun.result!.executedSteps].sort()).toEqual([
+      'animatic',
       'export',
       'qa:shot-01',
       'qa:shot-02',

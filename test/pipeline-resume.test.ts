@@ -48,28 +48,28 @@ const rows: ResumeRow[] = [
     build: (ws) => runOn(ws, project, { concurrency: 1, cancelWhen: stepCompleted('sheet:panel-4') }),
     endedAs: 'cancelled',
     continueWith: 'resume',
-    expected: [...panels(5, 9), 'sheet:compose', ...shotStepIds(shots(1, SHOTS)), 'export'],
+    expected: [...panels(5, 9), 'sheet:compose', ...shotStepIds(shots(1, SHOTS)), 'export', 'animatic'],
   },
   {
     journal: 'the whole sheet',
     build: (ws) => runOn(ws, project, { cancelWhen: stepCompleted('sheet:compose') }),
     endedAs: 'cancelled',
     continueWith: 'resume',
-    expected: [...shotStepIds(shots(1, SHOTS)), 'export'],
+    expected: [...shotStepIds(shots(1, SHOTS)), 'export', 'animatic'],
   },
   {
     journal: 'the sheet and shots 1–3',
     build: (ws) => runOn(ws, project, { concurrency: 1, cancelWhen: stepCompleted(`qa:${shotId(3)}`) }),
     endedAs: 'cancelled',
     continueWith: 'resume',
-    expected: [...shotStepIds(shots(4, SHOTS)), 'export'],
+    expected: [...shotStepIds(shots(4, SHOTS)), 'export', 'animatic'],
   },
   {
     journal: 'the sheet and shots 1–3',
     build: (ws) => runOn(ws, project, { concurrency: 1, cancelWhen: stepCompleted(`qa:${shotId(3)}`) }),
     endedAs: 'cancelled',
     continueWith: 'generate',
-    expected: [...shotStepIds(shots(4, SHOTS)), 'export'],
+    expected: [...shotStepIds(shots(4, SHOTS)), 'export', 'animatic'],
   },
   {
     journal: 'the sheet and shots 1–3, with shots 4–6 failed for good',
@@ -80,14 +80,14 @@ const rows: ResumeRow[] = [
     },
     endedAs: 'failed',
     continueWith: 'resume',
-    expected: [...shotStepIds(shots(4, SHOTS)), 'export'],
+    expected: [...shotStepIds(shots(4, SHOTS)), 'export', 'animatic'],
   },
   {
     journal: 'everything but the export',
     build: (ws) => runOn(ws, project, { concurrency: 1, cancelWhen: stepCompleted(`qa:${shotId(SHOTS)}`) }),
     endedAs: 'cancelled',
     continueWith: 'resume',
-    expected: ['export'],
+    expected: ['export', 'animatic'],
   },
   {
     journal: 'everything',
@@ -213,7 +213,7 @@ describe('a run whose process is killed', () => {
 
     const bookmark = lastExecutionId(ws);
     const resumed = await runOn(ws, project, { runId });
-    const expected = [...shotStepIds(shots(3, SHOTS)), 'export'];
+    const expected = [...shotStepIds(shots(3, SHOTS)), 'export', 'animatic'];
     expect(resumed.result?.status).toBe('succeeded');
     expect(sorted(resumed.result!.executedSteps)).toEqual(sorted(expected));
     expect(sorted(executedSince(ws, runId, bookmark))).toEqual(sorted(expected));

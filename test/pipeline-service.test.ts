@@ -12,7 +12,8 @@ import { makeProjectInput, shotId } from './helpers/project-factory.js';
 import { createTempWorkspace, type TempWorkspace } from './helpers/temp-workspace.js';
 
 /** 9 sheet panels + compose, 3 steps per shot, 1 export. */
-const stepCount = (shots: number): number => 10 + 3 * shots + 1;
+/** Sheet (10), three per shot, the export and its animatic. */
+const stepCount = (shots: number): number => 10 + 3 * shots + 2;
 
 let ws: TempWorkspace | undefined;
 let service: SequenceGenerationService | undefined;

@@ -49,7 +49,7 @@ describe('project contract v1', () => {
     const { project } = result;
     expect(project.shots).toHaveLength(12);
     expect(project.coherence).toBeUndefined();
-    expect(project.output).toEqual({ width: 1920, height: 1080 });
+    expect(project.output).toEqual({ width: 1920, height: 1080, fps: 24 });
     for (const s of project.shots) {
       expect(s.prompt.length).toBeGreaterThanOrEqual(60);
       expect(s.prompt.length).toBeLessThanOrEqual(200);
@@ -66,12 +66,12 @@ describe('project contract v1', () => {
     expect(result.project.shots).toHaveLength(5);
     expect(result.project.coherence?.panels).toHaveLength(9);
     expect(result.project.globalSeed).toBeTypeOf('number');
-    expect(result.project.output).toEqual({ width: 1280, height: 720 });
+    expect(result.project.output).toEqual({ width: 1280, height: 720, fps: 24 });
   });
 
   it('fills in defaults and trims prompts', () => {
     const result = validateProject(mutate((d) => (shot(d, 0).prompt = '   a keeper climbs the stairs  \n')));
-    expect(result.ok && result.project.output).toEqual({ width: 1920, height: 1080 });
+    expect(result.ok && result.project.output).toEqual({ width: 1920, height: 1080, fps: 24 });
     expect(result.ok && result.project.shots[0]?.prompt).toBe('a keeper climbs the stairs');
   });
 
