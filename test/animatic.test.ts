@@ -5,6 +5,7 @@ import { CancelledError, ValidationError } from '../src/core/errors.js';
 import { projectSchema, type Project, type ProjectInput } from '../src/project/schema.js';
 import { findFfmpeg, planAnimatic } from '../src/stages/animatic/index.js';
 import { verifyExport } from '../src/stages/export/index.js';
+import { assertCliBuilt, runCli } from './helpers/cli.js';
 import { runOn, type HarnessRun } from './helpers/pipeline-harness.js';
 import { makeProjectInput } from './helpers/project-factory.js';
 import { createTempWorkspace, type TempWorkspace } from './helpers/temp-workspace.js';
@@ -368,6 +369,36 @@ interface OtioItem {
   in_offset: OtioTime;
   out_offset: OtioTime;
 }
+
+describe('storycore animatic <export-dir>', () => {
+  it('re-renders just the animatic with the durations of an edited project file', async () => {
+    assertCliBuilt();
+    const edited = join(ws.root, 'edited.json');
+    await writeFile(edited, JSON.stringify(timedInput({ lastSeconds: 3 })));
+    const r = await runCli(['--json', 'animatic', dir, '--project', edited]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as { video: string; animatic: { frames: number } };
+    expect(out.video).toBe(join(dir, 'animatic.mp4'));
+    expect(out.animatic.frames).toBe(TOTAL_FRAMES + 2 * FPS);
+    const probe = await ffprobe(out.video);
+    expect(Math.abs(seconds(probe.format.duration) - 5.875)).toBeLessThanOrEqual(1 / FPS);
+    expect(await verifyExport(dir)).toEqual([]);
+  }, 60_000);
+
+  it('refuses a bad duration with exit 2, naming where it is, and leaves the export alone', async () => {
+    const before = await readFile(join(dir, 'manifest.json'), 'utf8');
+    const edited = join(ws.root, 'bad.json');
+    const input = timedInput();
+    input.shots[2]!.durationSeconds = -1;
+    await writeFile(edited, JSON.stringify(input));
+    const r = await runCli(['animatic', dir, '--project', edited]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/shots\[2\]\.durationSeconds|shots\.2\.durationSeconds/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(await readFile(join(dir, 'manifest.json'), 'utf8')).toBe(before);
+  });
+});
 
 /** Every object with an OTIO_SCHEMA is one we know, and every RationalTime is whole frames at 24 fps. */
 function expectOtioShape(node: unknown): void {

@@ -119,7 +119,7 @@ describe('storycore generate, piped', () => {
     const result = first.lines.at(-1)!;
     expect(result.type).toBe('result');
     expect(result['success']).toBe(true);
-    expect(result['executedSteps']).toBe(9 + 1 + 6 * 3 + 1);
+    expect(result['executedSteps']).toBe(9 + 1 + 6 * 3 + 2); // sheet, shots, export and animatic
     expect(result['generatedShots']).toHaveLength(6);
     const progress = first.lines.filter((l) => l.type === 'progress').map((l) => l['progress'] as number);
     expect(progress).toEqual([...progress].sort((a, b) => a - b));
@@ -130,7 +130,7 @@ describe('storycore generate, piped', () => {
     const r = await runCli([...ws('gen'), 'generate', smallProject, '-o', outDir('gen')]);
     expect(r.code).toBe(0);
     const result = parseJsonLines(r.stdout).at(-1)!;
-    expect(result).toMatchObject({ type: 'result', success: true, executedSteps: 0, reusedSteps: 29 });
+    expect(result).toMatchObject({ type: 'result', success: true, executedSteps: 0, reusedSteps: 30 });
   });
 
   it('lists the run with `runs` and shows it succeeded with `status`', async () => {
@@ -142,7 +142,7 @@ describe('storycore generate, piped', () => {
     const status = await runCli([...ws('gen'), 'status', runId]);
     expect(status.code).toBe(0);
     expect(status.stdout).toContain(`${runId}: succeeded — project cli-test, backend draft`);
-    expect(status.stdout).toContain('steps: 29 run, 0 reused, 0 failed, 0 running');
+    expect(status.stdout).toContain('steps: 30 run, 0 reused, 0 failed, 0 running');
     expect(status.stdout).toMatch(/^export: .*cli-test-/m);
 
     const json = await runCli([...ws('gen'), '--json', 'status', runId]);
@@ -152,7 +152,7 @@ describe('storycore generate, piped', () => {
       steps: unknown[];
     }>;
     expect(record).toMatchObject({ id: runId, status: 'succeeded' });
-    expect(record!.steps).toHaveLength(29);
+    expect(record!.steps).toHaveLength(30);
 
     const listed = parseJsonLines((await runCli([...ws('gen'), 'runs', '--json'])).stdout);
     expect(listed.map((l) => (l as unknown as { status: string }).status)).toEqual([
@@ -237,7 +237,7 @@ describe('storycore resume --out', () => {
     const moved = parseJsonLines((await runCli([...ws('move'), 'resume', runId, '-o', elsewhere])).stdout).at(
       -1,
     )!;
-    expect(moved).toMatchObject({ type: 'result', success: true, executedSteps: 1 }); // the export alone
+    expect(moved).toMatchObject({ type: 'result', success: true, executedSteps: 2 }); // the export and its animatic
     expect(moved['exportDir'] as string).toContain(elsewhere);
   });
 });
@@ -330,7 +330,7 @@ describe('storycore generate, interrupted with Ctrl-C', () => {
     expect(started.filter((id) => doneBefore.includes(id))).toEqual([]);
     const result = events.at(-1)!;
     expect(result).toMatchObject({ type: 'result', success: true, runId });
-    expect(result['executedSteps']).toBe(9 + 1 + 24 * 3 + 1 - doneBefore.length);
+    expect(result['executedSteps']).toBe(9 + 1 + 24 * 3 + 2 - doneBefore.length);
 
     // The journal agrees: each step finished before the interrupt was executed exactly once.
     const store = SqliteRunStore.open({ path: join(tmp.path, 'sigint', 'ws', 'storycore.db') });

@@ -1,3 +1,4 @@
+import type { rerenderAnimatic as RerenderAnimatic } from '../pipeline/animatic-rerender.js';
 import type {
   SequenceGenerationService,
   SequenceGenerationServiceOptions,
@@ -91,4 +92,12 @@ export async function verifyPackage(
 ): ReturnType<typeof VerifyPackage> {
   const { verifyPackage: verify } = await import('../stages/export/verify-package.js');
   return verify(...args);
+}
+
+/** `rerenderAnimatic` from pipeline/animatic-rerender (sharp, the encoder), loaded when `storycore animatic` runs. */
+export async function rerenderAnimatic(
+  ...args: Parameters<typeof RerenderAnimatic>
+): ReturnType<typeof RerenderAnimatic> {
+  const { rerenderAnimatic: render } = await import('../pipeline/animatic-rerender.js');
+  return render(...args);
 }

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import {
+  registerAnimaticCommands,
   registerComfyUiCommands,
   registerProjectCommands,
   registerRunCommands,
@@ -49,6 +50,7 @@ export async function main(
   registerRunCommands(program, ctx);
   registerProjectCommands(program, ctx);
   registerRunInfoCommands(program, ctx);
+  registerAnimaticCommands(program, ctx);
   registerComfyUiCommands(program, ctx);
   registerWorkspaceCommands(program, ctx);
 

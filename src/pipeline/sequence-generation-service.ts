@@ -103,6 +103,8 @@ export interface GenerateSequenceOptions {
    * @default the service's requestTimeoutMs (no limit)
    */
   requestTimeoutMs?: number;
+  /** Where the project's relative paths (the animatic's audio) start: the project file's folder. @default cwd */
+  projectDir?: string;
 }
 
 export interface SequenceGenerationServiceOptions {
@@ -310,6 +312,7 @@ export class SequenceGenerationService {
     );
     const backend = options.backend ?? (this.backend ??= createDraftBackend());
     let reportedGiveUp = false;
+    let runStarted = false;
     try {
       // Once per service: temporaries of artifact writes killed mid-way. Housekeeping only — a failure to sweep
       // must never stop a run.
@@ -331,7 +334,9 @@ export class SequenceGenerationService {
         ...(options.failFast === undefined ? {} : { failFast: options.failFast }),
         ...(options.runId === undefined ? {} : { runId: options.runId }),
         ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs }),
+        ...(options.projectDir === undefined ? {} : { projectDir: options.projectDir }),
         onEvent: (event) => {
+          if (event.type === 'run-started') runStarted = true;
           if (event.type === 'step-failed' && event.next === 'give-up') reportedGiveUp = true;
           dispatch(event, options, validated.shots.length);
         },
@@ -345,6 +350,8 @@ export class SequenceGenerationService {
       // No run was started or claimed (another live run holds the project, or the run id is unknown): nothing
       // partial to report, so the caller gets the error itself.
       if (error instanceof ConflictError || error instanceof NotFoundError) throw error;
+      // Refused before any work (bad timings, a voice-over that is not audio): the caller gets the named error.
+      if (error instanceof ValidationError && !runStarted) throw error;
       // The step that gave up was already reported through onError; report only what no step did.
       if (!reportedGiveUp) {
         options.onError?.({
@@ -366,9 +373,11 @@ export class SequenceGenerationService {
   ): Promise<GenerationResults | null> {
     await assertUsableDir(this.workspace, 'workspace');
     const run = this.getRun(runId);
-    const snapshot = (run.options as { project?: unknown; outDir?: string; failFast?: boolean }) ?? {};
+    const snapshot =
+      (run.options as { project?: unknown; outDir?: string; failFast?: boolean; projectDir?: string }) ?? {};
     return this.generateSequence(snapshot.project as ProjectInput, {
       ...(snapshot.outDir ? { outDir: snapshot.outDir } : {}),
+      ...(snapshot.projectDir ? { projectDir: snapshot.projectDir } : {}),
       ...(snapshot.failFast ? { failFast: snapshot.failFast } : {}),
       ...options,
       runId,

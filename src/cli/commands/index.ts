@@ -3,3 +3,4 @@ export { registerProjectCommands } from './project-commands.js';
 export { registerRunInfoCommands } from './run-info-commands.js';
 export { registerComfyUiCommands } from './comfyui-commands.js';
 export { registerWorkspaceCommands } from './workspace-commands.js';
+export { registerAnimaticCommands } from './animatic-commands.js';

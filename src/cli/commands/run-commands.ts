@@ -61,6 +61,7 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
         withBackend(opts, project, baseDir, signal, async (backend) => {
           const results = await svc.generateSequence(project, {
             signal,
+            projectDir: baseDir,
             onEvent: (e) => view.onEvent(e),
             ...runOptions(opts),
             ...(backend ? { backend } : {}),
