@@ -2,6 +2,7 @@
  * `npm run bench`: every benchmark, side by side in one run, printed as one table. Figures on this shared 2-core
  * machine are noisy: read the ratios (measured in the same run) rather than the absolute times.
  */
+import { benchAnimatic } from './animatic.bench.js';
 import { benchComfyUi } from './comfyui.bench.js';
 import { benchComfyUiPool } from './comfyui-pool.bench.js';
 import { benchDraft } from './draft.bench.js';
@@ -26,6 +27,7 @@ const suites: Array<[string, () => Promise<BenchRow[]>]> = [
         process.env['BENCH_BIG_SHOTS'] ? { bigShots: Number(process.env['BENCH_BIG_SHOTS']) } : {},
       ),
   ],
+  ['animatic', () => benchAnimatic()],
 ];
 
 function fmt(value: number): string {

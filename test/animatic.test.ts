@@ -241,7 +241,7 @@ describe('the voice-over', () => {
       const run = await runOn(ws, project, { projectDir: ws.root });
       expect(run.error).toBeUndefined();
       expect(run.result!.executedSteps).toEqual(['animatic']);
-      const probe = await ffprobe(join(dir, 'animatic.mp4'));
+      const probe = await ffprobe(join(run.result!.export!.dir, 'animatic.mp4'));
       const audio = probe.streams.find((s) => s.codec_type === 'audio');
       const video = probe.streams.find((s) => s.codec_type === 'video')!;
       expect(audio).toMatchObject({ codec_name: 'aac', sample_rate: '48000' });

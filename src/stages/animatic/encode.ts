@@ -5,7 +5,8 @@ import { cancellationFrom, throwIfAborted } from '../../core/abort.js';
 import { ExportFailedError, ValidationError } from '../../core/errors.js';
 import { fsyncDirectory, tempSiblingPath } from '../../core/fs-atomic.js';
 import { loadSharp } from '../../image/sharp.js';
-import { frameMix, type AnimaticPlan, type FrameMix } from './plan.js';
+import { frameMix, type AnimaticPlan } from './plan.js';
+import { blackYuv420, rgbToYuv420, yuvSize } from './yuv.js';
 
 /**
  * The pinned encode: every setting that shapes the bytes is here, so the same stills give the same stream with the
@@ -14,7 +15,7 @@ import { frameMix, type AnimaticPlan, type FrameMix } from './plan.js';
  */
 export const ENCODE_SETTINGS = {
   codec: 'libx264',
-  preset: 'fast',
+  preset: 'veryfast',
   tune: 'stillimage',
   crf: 20,
   threads: 2,
@@ -45,23 +46,15 @@ export function ffmpegArgs(input: EncodeInput, tempFile: string): string[] {
   const { plan } = input;
   const s = ENCODE_SETTINGS;
   const seconds = (plan.totalFrames / plan.fps).toFixed(6);
+  const size = yuvSize(plan.width, plan.height);
   return [
     ...['-hide_banner', '-nostats', '-loglevel', 'error', '-progress', 'pipe:1'],
-    ...[
-      '-f',
-      'rawvideo',
-      '-pix_fmt',
-      'rgb24',
-      '-s',
-      `${plan.width}x${plan.height}`,
-      '-framerate',
-      String(plan.fps),
-    ],
+    // Frames arrive as BT.709 limited-range YUV 4:2:0, converted once per still (yuv.ts), not once per frame.
+    ...['-f', 'rawvideo', '-pix_fmt', 'yuv420p', '-s', `${size.width}x${size.height}`],
+    ...['-framerate', String(plan.fps)],
     ...['-i', 'pipe:0'],
     ...(input.audio !== undefined ? ['-i', input.audio] : []),
     ...['-map', '0:v:0', ...(input.audio !== undefined ? ['-map', '1:a:0'] : [])],
-    // The stills are sRGB; tag and convert as BT.709 limited range, which every player assumes for HD.
-    ...['-vf', `scale=out_color_matrix=bt709:out_range=tv,format=${s.pixFmt}`],
     ...[
       '-c:v',
       s.codec,
@@ -86,7 +79,7 @@ export function ffmpegArgs(input: EncodeInput, tempFile: string): string[] {
   ];
 }
 
-/** Decodes a still to packed RGB at the plan's size; a still of another size is the export's bug, named. */
+/** Decodes a still to the stream's YUV at the plan's size; a still of another size is the export's bug, named. */
 async function decodeStill(file: string, plan: AnimaticPlan): Promise<Buffer> {
   const { data, info } = await loadSharp()(file)
     .removeAlpha()
@@ -98,18 +91,16 @@ async function decodeStill(file: string, plan: AnimaticPlan): Promise<Buffer> {
       `${file} is ${info.width}x${info.height}, the animatic is ${plan.width}x${plan.height}`,
     );
   }
-  return data;
+  return rgbToYuv420(data, info.width, info.height);
 }
 
-/** Weighted sum of up to two stills; a missing weight is black (a fade). Rounded, so the result is exact. */
-function mixFrame(mix: FrameMix, a: Buffer, b: Buffer | undefined): Buffer {
+/**
+ * `a × wa + b × (1 − wa)`, rounded, so the result is exact. YUV is a linear map of the (gamma-encoded) RGB, so this
+ * is the same dissolve as mixing the RGB; a fade mixes with limited-range black.
+ */
+function mixFrame(wa: number, a: Buffer, b: Buffer): Buffer {
   const out = Buffer.allocUnsafe(a.length);
-  const wa = mix.a.weight;
-  if (b === undefined || mix.b === undefined) {
-    for (let k = 0; k < a.length; k += 1) out[k] = (a[k]! * wa + 0.5) | 0;
-    return out;
-  }
-  const wb = mix.b.weight;
+  const wb = 1 - wa;
   for (let k = 0; k < a.length; k += 1) out[k] = (a[k]! * wa + b[k]! * wb + 0.5) | 0;
   return out;
 }
@@ -175,6 +166,8 @@ export async function encodeAnimatic(input: EncodeInput, options: EncodeOptions 
       return raster;
     };
     let hint = 0;
+    let black: Buffer | undefined;
+    const size = yuvSize(plan.width, plan.height);
     let gone = false;
     void exited.then(() => {
       gone = true;
@@ -187,7 +180,11 @@ export async function encodeAnimatic(input: EncodeInput, options: EncodeOptions 
       const frame =
         mix.b === undefined && mix.a.weight === 1
           ? a
-          : mixFrame(mix, a, mix.b === undefined ? undefined : await still(mix.b.index));
+          : mixFrame(
+              mix.a.weight,
+              a,
+              mix.b === undefined ? (black ??= blackYuv420(size)) : await still(mix.b.index),
+            );
       if (!child.stdin.write(frame)) {
         await Promise.race([new Promise((resolve) => child.stdin.once('drain', resolve)), exited]);
       }
