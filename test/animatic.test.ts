@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CancelledError, ValidationError } from '../src/core/errors.js';
 import { projectSchema, type Project, type ProjectInput } from '../src/project/schema.js';
-import { findFfmpeg, planAnimatic } from '../src/stages/animatic/index.js';
+import { loadSharp } from '../src/image/sharp.js';
+import { findFfmpeg, motionOf, planAnimatic } from '../src/stages/animatic/index.js';
 import { verifyExport } from '../src/stages/export/index.js';
 import { assertCliBuilt, runCli } from './helpers/cli.js';
 import { runOn, type HarnessRun } from './helpers/pipeline-harness.js';
@@ -369,6 +370,65 @@ interface OtioItem {
   in_offset: OtioTime;
   out_offset: OtioTime;
 }
+
+describe('camera moves and slates', () => {
+  it.each([
+    ['slow push-in', 'zoom-in'],
+    ['Dolly in on the keeper', 'zoom-in'],
+    ['zoom in', 'zoom-in'],
+    ['pan left across the bay', 'pan-left'],
+    ['panning right', 'pan-right'],
+    ['aerial establishing shot, slow descent', 'still'],
+    ['dolly out', 'still'],
+  ])('the camera words "%s" give the move %s', (camera, motion) => {
+    expect(motionOf(camera)).toBe(motion);
+  });
+
+  it('with motion and slate on, a push-in ends 12 % closer, a pan left ends at the left edge, every shot is slated', async () => {
+    const input = timedInput();
+    input.shots[1]!.camera = 'slow push-in';
+    input.shots[3]!.camera = 'pan left';
+    const run = await runOn(ws, projectSchema.parse({ ...input, animatic: { motion: true, slate: true } }));
+    expect(run.error).toBeUndefined();
+    const d = run.result!.export!.dir;
+    const mp4 = join(d, 'animatic.mp4');
+    const still = (n: number): Promise<Buffer> => stillRgb(join(d, 'shots', `0${n}_shot-0${n}.png`));
+    // The slate is a band along the bottom; the picture above it is compared with the still.
+    const ABOVE = 150 * W * 3;
+    const above = (b: Buffer): Buffer => b.subarray(0, ABOVE);
+    const below = (b: Buffer): Buffer => b.subarray(ABOVE);
+    /** The still seen 12 % closer, the window `left` px from its left edge, scaled back to the frame (independent of our code). */
+    const closer = async (n: number, left: number): Promise<Buffer> =>
+      loadSharp()(join(d, 'shots', `0${n}_shot-0${n}.png`))
+        .removeAlpha()
+        .extract({ left, top: 10, width: 286, height: 161 })
+        .resize(W, H, { kernel: 'lanczos3' })
+        .raw()
+        .toBuffer();
+
+    const shot1 = await videoFrame(mp4, 4, W, H);
+    expect(meanAbsDiff(above(shot1), above(await still(1)))).toBeLessThan(6);
+    expect(meanAbsDiff(below(shot1), below(await still(1)))).toBeGreaterThan(20);
+
+    // Shot 2's last frame alone on screen (frame 44, the 36th of its 36) is the end of the push-in.
+    const pushed = await videoFrame(mp4, 44, W, H);
+    const pushedDiff = meanAbsDiff(above(pushed), above(await closer(2, 17)));
+    expect(pushedDiff).toBeLessThan(6);
+    expect(meanAbsDiff(above(pushed), above(await still(2)))).toBeGreaterThan(pushedDiff * 2);
+
+    // Shot 4's last frame (92) is the end of the pan left: the window at the still's left edge.
+    const panned = await videoFrame(mp4, 92, W, H);
+    const pannedDiff = meanAbsDiff(above(panned), above(await closer(4, 0)));
+    expect(pannedDiff).toBeLessThan(6);
+    expect(meanAbsDiff(above(panned), above(await closer(4, 34)))).toBeGreaterThan(pannedDiff * 2);
+
+    const manifest = JSON.parse(await readFile(join(d, 'manifest.json'), 'utf8')) as {
+      animatic: { slate: boolean; shots: Array<{ motion: string }> };
+    };
+    expect(manifest.animatic.slate).toBe(true);
+    expect(manifest.animatic.shots.map((s) => s.motion)).toEqual(['still', 'zoom-in', 'still', 'pan-left']);
+  }, 60_000);
+});
 
 describe('storycore animatic <export-dir>', () => {
   it('re-renders just the animatic with the durations of an edited project file', async () => {

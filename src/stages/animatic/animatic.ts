@@ -20,7 +20,8 @@ import { isFfmpegMissing, type FfmpegLookup } from './ffmpeg.js';
 import { planAnimatic, type AnimaticPlan } from './plan.js';
 
 export { planAnimatic };
-import { edlTimeline, otioTimeline, timecode } from './timeline.js';
+import { motionOf, type ShotLook } from './shot-look.js';
+import { RECORD_START_HOURS, edlTimeline, otioTimeline, timecode } from './timeline.js';
 
 export const ANIMATIC_FILES = {
   video: 'animatic.mp4',
@@ -41,7 +42,11 @@ export interface AnimaticRecord {
     frames: number;
     transition: string;
     transitionFrames: number;
+    /** The camera move given by `animatic.motion` (still without it). */
+    motion: string;
   }>;
+  /** Whether each shot carries a burned-in slate. */
+  slate: boolean;
   /** The video, or why there is none (no ffmpeg). */
   video:
     | { file: string; ffmpeg: string; settings: typeof ENCODE_SETTINGS; audio: string | null }
@@ -70,21 +75,36 @@ export interface AnimaticResult {
   video?: string;
 }
 
+/** Each shot's move (with `animatic.motion`) and slate text (with `animatic.slate`): number, id, record timecode. */
+function shotLooks(project: Project, plan: AnimaticPlan): ShotLook[] {
+  const width = Math.max(2, String(plan.shots.length).length);
+  return plan.shots.map((s, i) => ({
+    motion: project.animatic?.motion ? motionOf(project.shots[i]?.camera) : 'still',
+    ...(project.animatic?.slate
+      ? {
+          slate: `${String(i + 1).padStart(width, '0')}  ${s.shotId}  ${timecode(RECORD_START_HOURS * 3600 * plan.fps + s.start, plan.fps)}`,
+        }
+      : {}),
+  }));
+}
+
 /** Timings of the plan as the manifest keeps them. */
-function recordOf(plan: AnimaticPlan, video: AnimaticRecord['video']): AnimaticRecord {
+function recordOf(plan: AnimaticPlan, looks: ShotLook[], video: AnimaticRecord['video']): AnimaticRecord {
   return {
     fps: plan.fps,
     frames: plan.totalFrames,
     durationSeconds: plan.totalFrames / plan.fps,
     width: plan.width,
     height: plan.height,
-    shots: plan.shots.map((s) => ({
+    shots: plan.shots.map((s, i) => ({
       shotId: s.shotId,
       startFrame: s.start,
       frames: s.frames,
       transition: s.out.type,
       transitionFrames: s.out.frames,
+      motion: looks[i]?.motion ?? 'still',
     })),
+    slate: looks.some((l) => l.slate !== undefined),
     video,
     timelines: [ANIMATIC_FILES.otio, ANIMATIC_FILES.edl],
   };
@@ -178,6 +198,7 @@ export async function renderAnimatic(
           ffmpeg: ffmpeg.path,
           plan,
           stills: files.map((f) => safeJoin(dir, ...f.split('/'))),
+          looks: shotLooks(project, plan),
           ...(input.audio !== undefined ? { audio: input.audio } : {}),
           outFile: temp,
         },
@@ -196,7 +217,7 @@ export async function renderAnimatic(
         audio: input.audio !== undefined ? path.basename(input.audio) : null,
       };
     }
-    const record = recordOf(plan, video);
+    const record = recordOf(plan, shotLooks(project, plan), video);
 
     const report = await readFile(safeJoin(dir, REPORT_FILE), 'utf8').catch(() => undefined);
     if (report !== undefined) await put(REPORT_FILE, withPlayer(report, playerHtml(plan, record)));

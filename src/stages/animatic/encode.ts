@@ -4,9 +4,9 @@ import path from 'node:path';
 import { cancellationFrom, throwIfAborted } from '../../core/abort.js';
 import { ExportFailedError, ValidationError } from '../../core/errors.js';
 import { fsyncDirectory, tempSiblingPath } from '../../core/fs-atomic.js';
-import { loadSharp } from '../../image/sharp.js';
 import { frameMix, type AnimaticPlan } from './plan.js';
-import { blackYuv420, rgbToYuv420, yuvSize } from './yuv.js';
+import { ShotFrames, type ShotLook } from './shot-look.js';
+import { blackYuv420, yuvSize } from './yuv.js';
 
 /**
  * The pinned encode: every setting that shapes the bytes is here, so the same stills give the same stream with the
@@ -30,6 +30,8 @@ export interface EncodeInput {
   plan: AnimaticPlan;
   /** The stills in plan order, as PNG files at the plan's size. */
   stills: string[];
+  /** Per shot, in plan order: its move and slate. @default every shot still, no slate */
+  looks?: ShotLook[];
   /** An audio file to mux (already checked to hold audio). */
   audio?: string;
   /** Where the video ends up; written under a temporary name and renamed only when complete. */
@@ -77,21 +79,6 @@ export function ffmpegArgs(input: EncodeInput, tempFile: string): string[] {
     ...['-fflags', '+bitexact', '-flags:v', '+bitexact', '-flags:a', '+bitexact', '-map_metadata', '-1'],
     ...['-movflags', '+faststart', '-f', 'mp4', '-y', tempFile],
   ];
-}
-
-/** Decodes a still to the stream's YUV at the plan's size; a still of another size is the export's bug, named. */
-async function decodeStill(file: string, plan: AnimaticPlan): Promise<Buffer> {
-  const { data, info } = await loadSharp()(file)
-    .removeAlpha()
-    .toColourspace('srgb')
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  if (info.width !== plan.width || info.height !== plan.height || info.channels !== 3) {
-    throw new ValidationError(
-      `${file} is ${info.width}x${info.height}, the animatic is ${plan.width}x${plan.height}`,
-    );
-  }
-  return rgbToYuv420(data, info.width, info.height);
 }
 
 /**
@@ -154,16 +141,22 @@ export async function encodeAnimatic(input: EncodeInput, options: EncodeOptions 
   signal?.addEventListener('abort', onAbort, { once: true });
   let finished = false;
   try {
-    const cache = new Map<number, Buffer>();
-    const still = async (index: number): Promise<Buffer> => {
-      let raster = cache.get(index);
-      if (!raster) {
-        raster = await decodeStill(stills[index]!, plan);
-        cache.set(index, raster);
-        // Only the shots on screen stay decoded: at most two 1080p rasters, whatever the length of the board.
-        for (const key of cache.keys()) if (key < index - 1) cache.delete(key);
+    const open = new Map<number, ShotFrames>();
+    const still = async (index: number, n: number): Promise<Buffer> => {
+      let shot = open.get(index);
+      if (!shot) {
+        const planned = plan.shots[index]!;
+        shot = await ShotFrames.open(
+          stills[index]!,
+          plan,
+          planned,
+          input.looks?.[index] ?? { motion: 'still' },
+        );
+        open.set(index, shot);
+        // Only the shots on screen stay decoded: at most two 1080p stills, whatever the length of the board.
+        for (const key of open.keys()) if (key < index - 1) open.delete(key);
       }
-      return raster;
+      return shot.frame(n - plan.shots[index]!.start);
     };
     let hint = 0;
     let black: Buffer | undefined;
@@ -176,14 +169,14 @@ export async function encodeAnimatic(input: EncodeInput, options: EncodeOptions 
       throwIfAborted(signal);
       const mix = frameMix(plan, n, hint);
       hint = mix.a.index;
-      const a = await still(mix.a.index);
+      const a = await still(mix.a.index, n);
       const frame =
         mix.b === undefined && mix.a.weight === 1
           ? a
           : mixFrame(
               mix.a.weight,
               a,
-              mix.b === undefined ? (black ??= blackYuv420(size)) : await still(mix.b.index),
+              mix.b === undefined ? (black ??= blackYuv420(size)) : await still(mix.b.index, n),
             );
       if (!child.stdin.write(frame)) {
         await Promise.race([new Promise((resolve) => child.stdin.once('drain', resolve)), exited]);

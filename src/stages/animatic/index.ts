@@ -7,3 +7,5 @@ export { ENCODE_SETTINGS } from './encode.js';
 export { edlTimeline, otioTimeline, timecode, timelineEvents } from './timeline.js';
 export type { TimelineEvent } from './timeline.js';
 export type { AnimaticPlan, PlannedShot } from './plan.js';
+export { MOTION_ZOOM, motionOf } from './shot-look.js';
+export type { ShotLook, ShotMotion } from './shot-look.js';
