@@ -52,7 +52,7 @@ describe('a rerun whose export was damaged', () => {
       await damage(before);
       const rerun = await runOn(ws!, project);
       expect(rerun.result?.status).toBe('succeeded');
-      expect(rerun.result!.executedSteps).toEqual(['export']);
+      expect(rerun.result!.executedSteps).toEqual(['export', 'animatic']);
       const after = rerun.result!.export!;
       expect(after.dir).not.toBe(before.dir);
       expect(await verifyExport(after.dir)).toEqual([]);
@@ -68,7 +68,7 @@ describe('a rerun whose export was damaged', () => {
     const quick = await runOn(ws!, project);
     expect(quick.result!.executedSteps).toEqual([]); // sizes match: the cheap check cannot see it
     const verified = await runOn(ws!, project, { verify: true });
-    expect(verified.result!.executedSteps).toEqual(['export']);
+    expect(verified.result!.executedSteps).toEqual(['export', 'animatic']);
     expect(await verifyExport(verified.result!.export!.dir)).toEqual([]);
   });
 });

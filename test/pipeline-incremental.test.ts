@@ -79,7 +79,7 @@ const changes: Change[] = [
     change: 'the pinned seed of shot 3',
     from: pinned,
     edit: (p) => withShotSeed(p, shotId(3), 4243),
-    expected: [...shotStepIds([shotId(3)]), 'export'],
+    expected: [...shotStepIds([shotId(3)]), 'export', 'animatic'],
   },
   {
     // A new sheet means a new reference and palette for every shot: all of them are redrawn.
