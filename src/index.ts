@@ -124,7 +124,14 @@ export {
   composeNegativePrompt,
   SCHEMA_VERSION,
 } from './project/index.js';
-export type { Project, ProjectInput, Shot } from './project/index.js';
+export type {
+  Project,
+  ProjectInput,
+  Shot,
+  ShotTransition,
+  TransitionType,
+  AnimaticSettings,
+} from './project/index.js';
 
 // Backends.
 export { createDraftBackend, DRAFT_RENDERER_VERSION } from './backends/index.js';
@@ -169,6 +176,29 @@ export type {
   PackageVerification,
   VerifyExportOptions,
 } from './stages/export/index.js';
+// The animatic: a timed video and OTIO/EDL timelines of a finished export.
+export {
+  renderAnimatic,
+  planAnimatic,
+  checkAnimaticAudio,
+  findFfmpeg,
+  otioTimeline,
+  edlTimeline,
+  ANIMATIC_FILES,
+} from './stages/animatic/index.js';
+export { rerenderAnimatic } from './pipeline/animatic-rerender.js';
+export type { RerenderAnimaticOptions } from './pipeline/animatic-rerender.js';
+export type {
+  AnimaticInput,
+  AnimaticOptions,
+  AnimaticRecord,
+  AnimaticResult,
+  AnimaticPlan,
+  PlannedShot,
+  FfmpegInfo,
+  FfmpegLookup,
+  FfmpegMissing,
+} from './stages/animatic/index.js';
 
 // The embedded run store.
 export {

@@ -9,7 +9,14 @@ export {
   projectSchema,
   shotSchema,
 } from './schema.js';
-export type { Project, ProjectInput, Shot } from './schema.js';
+export type {
+  Project,
+  ProjectInput,
+  Shot,
+  ShotTransition,
+  TransitionType,
+  AnimaticSettings,
+} from './schema.js';
 export { parseJsonDocument, parseProjectJson, validateProject } from './validate.js';
 export type { ValidateProjectResult } from './validate.js';
 export { formatValidationIssues } from './issues.js';
