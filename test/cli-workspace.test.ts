@@ -228,17 +228,19 @@ describe('gc', () => {
     const dry = await runCli(['gc', '--keep-runs', '1', '--dry-run', ...args]);
     expect(dry.code).toBe(0);
     // Shot 1's frame of each older prompt (raw, promoted and checked frames are the same bytes at this size), and
-    // the generate/promote/qa/export results of the two older runs.
+    // the generate/promote/qa/export/animatic results of the two older runs.
     expect(dry.stdout).toMatch(
-      /^\(dry run\) would free 2 artifacts \(\d+\.\d KB\); would drop 2 runs and 8 memoised results/,
+      /^\(dry run\) would free 2 artifacts \(\d+\.\d KB\); would drop 2 runs and 10 memoised results/,
     );
     expect((await readdir(artifacts, { recursive: true })).length).toBe(before);
     const json = await runCli(['--json', 'gc', '--keep-runs', '1', '--dry-run', ...args]);
-    expect(JSON.parse(json.stdout)).toMatchObject({ freedFiles: 2, droppedMemo: 8, dryRun: true });
+    expect(JSON.parse(json.stdout)).toMatchObject({ freedFiles: 2, droppedMemo: 10, dryRun: true });
 
     const real = await runCli(['gc', '--keep-runs', '1', ...args]);
     expect(real.code).toBe(0);
-    expect(real.stdout).toMatch(/^✔ freed 2 artifacts \(\d+\.\d KB\); dropped 2 runs and 8 memoised results/);
+    expect(real.stdout).toMatch(
+      /^✔ freed 2 artifacts \(\d+\.\d KB\); dropped 2 runs and 10 memoised results/,
+    );
     const runs = await runCli(['--json', 'runs', ...args]);
     expect(runs.stdout.trim().split('\n')).toHaveLength(1);
     const again = await runCli([

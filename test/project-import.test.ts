@@ -118,13 +118,13 @@ describe('importStoryCoreEngine', () => {
     ['a {width, height} object', { width: 768, height: 1024 }, { width: 768, height: 1024 }],
   ])('reads target_resolution given as %s', async (_what, value, expected) => {
     engineProject.config.target_resolution = value;
-    expect((await importStoryCoreEngine(await save())).project.output).toEqual(expected);
+    expect((await importStoryCoreEngine(await save())).project.output).toEqual({ ...expected, fps: 24 });
   });
 
   it('defaults to 1920x1080 with a warning when no resolution is given', async () => {
     delete engineProject.config.target_resolution;
     const { project, warnings } = await importStoryCoreEngine(await save());
-    expect(project.output).toEqual({ width: 1920, height: 1080 });
+    expect(project.output).toEqual({ width: 1920, height: 1080, fps: 24 });
     expect(warnings).toContain(
       'project.json: $.config.target_resolution is missing; output set to 1920x1080',
     );

@@ -41,7 +41,7 @@ describe('loadProjectFile', () => {
     await writeFile(file, JSON.stringify({ ...project, output: undefined }));
     const loaded = await loadProjectFile(file);
     expect(loaded.id).toBe('harbour');
-    expect(loaded.output).toEqual({ width: 1920, height: 1080 });
+    expect(loaded.output).toEqual({ width: 1920, height: 1080, fps: 24 });
   });
 
   it('loads the project.json inside a folder', async () => {
