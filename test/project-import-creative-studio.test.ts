@@ -64,6 +64,7 @@ describe('convertCreativeStudioProject', () => {
         negativePrompt: 'text, watermark',
         seed: 1234567,
         durationSeconds: 4,
+        transition: { type: 'dissolve', durationSeconds: 0.75 },
       },
       {
         // position 1: the third shot of the array comes second; its prompt is the shot's own `prompt`.
@@ -77,6 +78,7 @@ describe('convertCreativeStudioProject', () => {
         prompt: 'Noodle vendor, An old vendor pulls noodles by hand, flour drifting in the lamplight',
         camera: 'close-up',
         durationSeconds: 5,
+        transition: { type: 'fade-to-black', durationSeconds: 1 },
       },
     ]);
     expect(transitions).toEqual({
@@ -101,8 +103,6 @@ describe('convertCreativeStudioProject', () => {
       '$.shots[0].generation.comfyuiPreset not imported',
       '$.shots[0].metadata not imported',
       '$.shots[0].timing.inPoint not imported',
-      '$.shots[0].timing.transition (dissolve 0.75 s) is kept in the import',
-      '$.shots[1].transitionOut (fade-to-black 1 s) is kept in the import',
       '$.shots[1].audioTracks not imported',
       // Its title "Lanterns" is in the prompt already; the description is not.
       '$.shots[0].description not sent to the backend',

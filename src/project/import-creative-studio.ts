@@ -56,10 +56,7 @@ export interface CreativeStudioConversion {
   project: Project;
   /** One line per loss or change, naming its path in the studio document. */
   warnings: string[];
-  /**
-   * Transitions out of each shot, by converted shot id. Kept here because the v1 project contract has no
-   * per-shot transition yet (the animatic adds `shots[].transition` under these names).
-   */
+  /** Transitions out of each shot, by converted shot id (cuts included); the others are in the shots too. */
   transitions: Record<string, ImportedTransition>;
   /** For each converted shot, in order: the studio shot it came from (its id and JSON path). */
   shotSources: StudioShotSource[];
@@ -359,12 +356,6 @@ export function convertCreativeStudioProject(
     const seconds = shotDuration(shot, at, warnings);
     const transition = shotTransition(shot, at, warnings);
     if (transition !== undefined) transitions[shotId] = transition.value;
-    // A cut is what every shot gets without a transition: nothing is lost by leaving it out of the project.
-    if (transition !== undefined && transition.value.type !== 'cut') {
-      warnings.push(
-        `${transition.path} (${describeTransition(transition.value)}) is kept in the import's transitions, not in the project: this version's project contract has no per-shot transition yet`,
-      );
-    }
     reportUnread(shot, HANDLED_SHOT_KEYS, at, warnings);
     if (isRecord(shot.generation))
       reportUnread(shot.generation, HANDLED_GENERATION_KEYS, (...p) => at('generation', ...p), warnings);
@@ -376,6 +367,10 @@ export function convertCreativeStudioProject(
       ...optionalText('camera', fitPhrase(shot.type, 200, at('type'), warnings)),
       ...optionalText('negativePrompt', negative),
       ...(seconds === undefined ? {} : { durationSeconds: seconds }),
+      // A cut is what every shot gets without a transition: nothing is lost by leaving it out of the project.
+      ...(transition !== undefined && transition.value.type !== 'cut'
+        ? { transition: transition.value }
+        : {}),
       ...(seedOk(seed) ? { seed } : {}),
     };
   });
@@ -559,10 +554,6 @@ function shotTransition(
     return { value: { type }, path };
   }
   return { value: { type, durationSeconds: seconds }, path };
-}
-
-function describeTransition(t: ImportedTransition): string {
-  return t.durationSeconds === undefined ? t.type : `${t.type} ${t.durationSeconds} s`;
 }
 
 /** A warning for each non-empty key of `value` that the conversion does not read. */
