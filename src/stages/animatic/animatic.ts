@@ -1,8 +1,8 @@
-import { readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { cancellationFrom, throwIfAborted } from '../../core/abort.js';
 import { ExportFailedError, ValidationError, errorMessage, isStoryCoreError } from '../../core/errors.js';
-import { fsyncDirectory, tempSiblingPath, writeFileDurable } from '../../core/fs-atomic.js';
+import { fsyncDirectory, writeFileDurable } from '../../core/fs-atomic.js';
 import { hashFile, sha256Hex } from '../../core/hash.js';
 import { safeJoin } from '../../core/safe-path.js';
 import type { Project } from '../../project/schema.js';
@@ -14,6 +14,7 @@ import {
   type ManifestFile,
 } from '../export/manifest.js';
 import { ANIMATIC_SLOT_END, ANIMATIC_SLOT_START, escapeHtml } from '../export/qa-report-html.js';
+import { exportTempPaths, sweepAbandonedTemps } from '../export/temp-sweep.js';
 import { writeZip } from '../export/zip.js';
 import { ENCODE_SETTINGS, encodeAnimatic } from './encode.js';
 import { isFfmpegMissing, type FfmpegLookup } from './ffmpeg.js';
@@ -173,8 +174,15 @@ export async function renderAnimatic(
   const written = new Map<string, ManifestFile>();
   const temps = new Map<string, string>();
   const zipPath = `${dir}.zip`;
+  // The temporaries live in a hidden work folder beside the export, not in it: a process killed mid-render leaves
+  // nothing unlisted in the export (which would make the export itself look damaged and be rewritten); the folder
+  // is named like an export's own temporaries, so the next export sweeps it once its process is gone.
+  const outDir = path.dirname(dir);
+  await sweepAbandonedTemps(outDir);
+  const work = exportTempPaths(outDir).tmpDir;
+  await mkdir(work);
   const tempFor = (rel: string): string => {
-    const temp = tempSiblingPath(rel === ZIP_KEY ? zipPath : safeJoin(dir, rel));
+    const temp = safeJoin(work, rel === ZIP_KEY ? 'package.zip' : rel.replaceAll('/', '_'));
     temps.set(rel, temp);
     return temp;
   };
@@ -266,6 +274,6 @@ export async function renderAnimatic(
       cause: error,
     });
   } finally {
-    await Promise.all([...temps.values()].map((t) => rm(t, { force: true })));
+    await rm(work, { recursive: true, force: true });
   }
 }
