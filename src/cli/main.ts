@@ -7,6 +7,7 @@ import {
   registerProjectCommands,
   registerRunCommands,
   registerRunInfoCommands,
+  registerServeCommand,
   registerWorkspaceCommands,
 } from './commands/index.js';
 import { nonEmptyPath, openContext, packageRoot } from './context.js';
@@ -53,6 +54,7 @@ export async function main(
   registerAnimaticCommands(program, ctx);
   registerComfyUiCommands(program, ctx);
   registerWorkspaceCommands(program, ctx);
+  registerServeCommand(program, ctx);
 
   try {
     await program.parseAsync(argv as string[]);

@@ -105,6 +105,8 @@ export interface GenerateSequenceOptions {
   requestTimeoutMs?: number;
   /** Where the project's relative paths (the animatic's audio) start: the project file's folder. @default cwd */
   projectDir?: string;
+  /** Side of each coherence-sheet panel, px; small values keep tests and benchmarks fast. @default 512 */
+  panelSize?: number;
 }
 
 export interface SequenceGenerationServiceOptions {
@@ -335,6 +337,7 @@ export class SequenceGenerationService {
         ...(options.runId === undefined ? {} : { runId: options.runId }),
         ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs }),
         ...(options.projectDir === undefined ? {} : { projectDir: options.projectDir }),
+        ...(options.panelSize === undefined ? {} : { panelSize: options.panelSize }),
         onEvent: (event) => {
           if (event.type === 'run-started') runStarted = true;
           if (event.type === 'step-failed' && event.next === 'give-up') reportedGiveUp = true;

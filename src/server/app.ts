@@ -1,0 +1,325 @@
+import { createReadStream } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { streamSSE } from 'hono/streaming';
+import { ConflictError, NotFoundError, ValidationError } from '../core/errors.js';
+import type { SequenceGenerationService } from '../pipeline/sequence-generation-service.js';
+import type { PipelineEvent } from '../pipeline/events.js';
+import type { RunRecord } from '../store/run-store.js';
+import { parseRunSettings } from './backend-settings.js';
+import { HttpError, toErrorResponse } from './http-errors.js';
+import { ProjectRepository } from './project-repository.js';
+import { exportZipPath, readResults } from './results.js';
+import type { RunManager } from './run-manager.js';
+import { guard } from './security.js';
+import { serveWeb } from './static-files.js';
+
+export interface StudioAppOptions {
+  service: SequenceGenerationService;
+  runs: RunManager;
+  /** The built web UI (`dist/web`). */
+  webRoot: string;
+  loopback: boolean;
+  token?: string;
+  version: string;
+  /** Largest request body, bytes. @default 4 MiB (a 2000-shot project fits) */
+  maxBodyBytes?: number;
+  /** Told about errors answered 500. @default console.error */
+  logError?: (error: unknown) => void;
+}
+
+const SHA256 = /^[0-9a-f]{64}$/;
+/** Events read from the log per query while replaying. */
+const PAGE = 500;
+/** A comment on an idle stream, so proxies and browsers keep it open. */
+const KEEPALIVE_MS = 15_000;
+
+/** The studio's HTTP API (`/api`) and the web UI, over one service and one run manager. */
+export function createStudioApp(options: StudioAppOptions): Hono {
+  const { service, runs } = options;
+  const projects = new ProjectRepository(service.workspace);
+  const store = () => service.getStore();
+  const app = new Hono();
+
+  app.onError((error, c) => {
+    const { status, body } = toErrorResponse(error);
+    if (status === 500) (options.logError ?? console.error)(error);
+    return c.json(body, status);
+  });
+  app.use('*', guard({ loopback: options.loopback, ...(options.token ? { token: options.token } : {}) }));
+  app.use(
+    '/api/*',
+    bodyLimit({
+      maxSize: options.maxBodyBytes ?? 4 * 1024 * 1024,
+      onError: () => {
+        throw new HttpError(
+          413,
+          'too-large',
+          `request body over ${options.maxBodyBytes ?? 4 * 1024 * 1024} bytes`,
+        );
+      },
+    }),
+  );
+
+  app.get('/api/health', (c) => c.json({ ok: true, version: options.version, workspace: service.workspace }));
+
+  app.get('/api/projects', async (c) => c.json({ projects: await projects.list() }));
+  app.post('/api/projects', async (c) => {
+    const project = await projects.create(await jsonBody(c, true));
+    return c.json({ id: project.id }, 201);
+  });
+  app.get('/api/projects/:id', async (c) => c.json(await projects.get(c.req.param('id'))));
+  app.put('/api/projects/:id', async (c) => {
+    const project = await projects.replace(c.req.param('id'), await jsonBody(c, true));
+    return c.json({ id: project.id });
+  });
+  app.delete('/api/projects/:id', async (c) => {
+    const id = c.req.param('id');
+    const live = runs.liveRunOf(id);
+    if (live)
+      throw new ConflictError(`project "${id}" has a live run: ${live}`, { details: { runId: live } });
+    await projects.remove(id);
+    return c.body(null, 204);
+  });
+
+  app.post('/api/projects/:id/runs', async (c) => {
+    const project = await projects.get(c.req.param('id'));
+    const settings = parseRunSettings(await jsonBody(c, false));
+    const { updatedAt: _updatedAt, ...doc } = project;
+    const runId = await runs.start(doc, settings);
+    return c.json({ runId }, 202);
+  });
+
+  app.get('/api/runs', (c) => {
+    const projectId = c.req.query('project');
+    const list = store().runs.listRuns({ ...(projectId ? { projectId } : {}), limit: 50 });
+    return c.json({ runs: list.map((r) => runSummary(r, runs.isLive(r.id))) });
+  });
+  app.get('/api/runs/:runId', (c) => {
+    const run = service.getRun(c.req.param('runId'));
+    return c.json({ ...runSummary(run, runs.isLive(run.id)), ...progressOf(run, runs, service) });
+  });
+  app.post('/api/runs/:runId/cancel', (c) => {
+    const run = service.getRun(c.req.param('runId'));
+    if (runs.cancel(run.id)) return c.json({ runId: run.id, status: 'cancelling' }, 202);
+    throw new ConflictError(
+      run.status === 'running'
+        ? `run ${run.id} is driven by another process (pid ${run.pid ?? '?'}); cancel it there`
+        : `run ${run.id} is not running (it is ${run.status})`,
+      { details: { runId: run.id, status: run.status } },
+    );
+  });
+  app.post('/api/runs/:runId/resume', async (c) => {
+    const run = service.getRun(c.req.param('runId'));
+    if (run.status === 'succeeded') {
+      throw new ConflictError(`run ${run.id} already succeeded; start a new run instead`, {
+        details: { runId: run.id },
+      });
+    }
+    const settings = parseRunSettings(await jsonBody(c, false));
+    const runId = await runs.resume(run.id, settings);
+    return c.json({ runId }, 202);
+  });
+  app.get('/api/runs/:runId/results', (c) => {
+    const run = service.getRun(c.req.param('runId'));
+    return c.json(readResults(store().runs, run));
+  });
+  app.get('/api/runs/:runId/export.zip', async (c) => {
+    const run = service.getRun(c.req.param('runId'));
+    const zip = run.status === 'succeeded' ? exportZipPath(store().runs, run.id) : undefined;
+    const info = zip ? await stat(zip).catch(() => undefined) : undefined;
+    if (!zip || !info)
+      throw new NotFoundError(`run ${run.id} has no export (it is ${run.status})`, {
+        details: { runId: run.id },
+      });
+    return new Response(Readable.toWeb(createReadStream(zip)) as ReadableStream, {
+      headers: {
+        'Content-Type': 'application/zip',
+        'Content-Length': String(info.size),
+        'Content-Disposition': `attachment; filename="${run.projectId}-${run.id}.zip"`,
+        'Cache-Control': 'no-cache',
+      },
+    });
+  });
+  app.get('/api/artifacts/:sha256', async (c) => {
+    const sha = c.req.param('sha256');
+    // Checked before any path is built: a content hash is the only thing this route can name.
+    if (!SHA256.test(sha)) {
+      throw new ValidationError(
+        `invalid artifact id "${sha.slice(0, 80)}": expected 64 lowercase hex digits`,
+        [{ path: 'sha256', message: 'expected 64 lowercase hex digits' }],
+      );
+    }
+    const path = store().artifacts.pathOf(sha);
+    const info = await stat(path).catch(() => undefined);
+    if (!info?.isFile()) throw new NotFoundError(`no artifact ${sha}`, { details: { sha256: sha } });
+    if (c.req.header('if-none-match') === `"${sha}"`) return c.body(null, 304);
+    return new Response(Readable.toWeb(createReadStream(path)) as ReadableStream, {
+      headers: {
+        'Content-Type': await sniffType(path),
+        'Content-Length': String(info.size),
+        // Content-addressed: the bytes behind a hash never change.
+        'Cache-Control': 'public, max-age=31536000, immutable',
+        ETag: `"${sha}"`,
+        'X-Content-Type-Options': 'nosniff',
+      },
+    });
+  });
+
+  app.get('/api/runs/:runId/events', (c) => {
+    const run = service.getRun(c.req.param('runId'));
+    const from = c.req.header('last-event-id') ?? c.req.query('lastEventId') ?? '0';
+    let after = Number.parseInt(from, 10);
+    if (!Number.isInteger(after) || after < 0) after = 0;
+    return streamSSE(c, async (stream) => {
+      let dirty = true;
+      let wake = (): void => {};
+      const unsubscribe = runs.subscribe(run.id, () => {
+        dirty = true;
+        wake();
+      });
+      stream.onAbort(() => wake());
+      try {
+        while (!stream.aborted) {
+          dirty = false;
+          const events = store().runs.listEvents(run.id, { afterSeq: after, limit: PAGE });
+          for (const event of events) {
+            await stream.writeSSE({
+              id: String(event.seq),
+              event: event.type,
+              data: JSON.stringify(event.payload),
+            });
+            after = event.seq;
+          }
+          if (events.length === PAGE || dirty) continue;
+          const live = runs.isLive(run.id);
+          const status = store().runs.getRun(run.id)?.status;
+          if (!live && status !== 'running') {
+            // Settled: one last read (events appended between the read above and the status check), then done.
+            if (store().runs.listEvents(run.id, { afterSeq: after, limit: 1 }).length > 0) continue;
+            await stream.writeSSE({ event: 'end', data: JSON.stringify({ status }) });
+            return;
+          }
+          // A run of another process (the CLI) wakes nobody here: poll its log every second.
+          const waitMs = live ? KEEPALIVE_MS : 1000;
+          const woke = await new Promise<boolean>((resolve) => {
+            const timer = setTimeout(() => resolve(false), waitMs);
+            wake = () => {
+              clearTimeout(timer);
+              resolve(true);
+            };
+          });
+          wake = () => {};
+          if (!woke && !dirty && !stream.aborted) await stream.write(': keep-alive\n\n');
+        }
+      } finally {
+        unsubscribe();
+      }
+    });
+  });
+
+  app.post('/api/comfyui/check', async (c) => {
+    const settings = parseRunSettings(await jsonBody(c, true));
+    if (!settings.servers)
+      throw new ValidationError('list the servers to check', [{ path: '$.servers', message: 'missing' }]);
+    const { checkComfyUiServer, parseWorkflow } = await import('../backends/comfyui/index.js');
+    const workflows =
+      settings.workflow === undefined
+        ? []
+        : [{ workflow: parseWorkflow(settings.workflow, 'workflow'), source: 'workflow' }];
+    const signal = c.req.raw.signal;
+    const checks = await Promise.all(
+      settings.servers.map((url) => checkComfyUiServer(url, { workflows, signal })),
+    );
+    return c.json({ servers: checks });
+  });
+
+  app.all('/api/*', (c) => {
+    throw new HttpError(404, 'not-found', `no API route ${c.req.method} ${c.req.path}`);
+  });
+  app.get('*', (c) => serveWeb(c, options.webRoot));
+  return app;
+}
+
+/** A JSON request body; `required: false` lets an empty body be `undefined`. Bodies must say they are JSON. */
+async function jsonBody(c: Context, required: boolean): Promise<unknown> {
+  const text = await c.req.text();
+  if (text.trim() === '') {
+    if (!required) return undefined;
+    throw new ValidationError('the request needs a JSON body', [{ path: '$', message: 'missing body' }]);
+  }
+  // A JSON content type makes a cross-site request need a CORS preflight, which this server never grants.
+  if (!(c.req.header('content-type') ?? '').toLowerCase().startsWith('application/json')) {
+    throw new ValidationError('the request body must be sent as Content-Type: application/json', [
+      { path: '$', message: 'not application/json' },
+    ]);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new ValidationError(`the request body is not valid JSON: ${(error as Error).message}`, [
+      { path: '$', message: 'invalid JSON' },
+    ]);
+  }
+}
+
+/** A run as lists show it: no project snapshot (it can be megabytes), no pid. */
+function runSummary(run: RunRecord, live: boolean): Record<string, unknown> {
+  const totalShots = ((run.options as { project?: { shots?: unknown[] } } | undefined)?.project?.shots ?? [])
+    .length;
+  return {
+    id: run.id,
+    projectId: run.projectId,
+    projectName: run.projectName,
+    backend: run.backend,
+    status: run.status,
+    live,
+    totalShots,
+    createdAt: run.createdAt,
+    updatedAt: run.updatedAt,
+    ...(run.finishedAt ? { finishedAt: run.finishedAt } : {}),
+    ...(run.error ? { error: run.error } : {}),
+    resumable: run.status === 'interrupted' || run.status === 'cancelled' || run.status === 'failed',
+  };
+}
+
+type ProgressEvent = Extract<PipelineEvent, { type: 'progress' }>;
+
+/** Stage, progress and ETA: the latest progress event of the run (in memory for live runs, else from its log). */
+function progressOf(
+  run: RunRecord,
+  runs: RunManager,
+  service: SequenceGenerationService,
+): Record<string, unknown> {
+  let last = runs.lastProgress(run.id);
+  if (!last) {
+    let after = 0;
+    for (;;) {
+      const page = service.getStore().runs.listEvents(run.id, { afterSeq: after, limit: PAGE });
+      for (const e of page) if (e.type === 'progress') last = e.payload as ProgressEvent;
+      if (page.length < PAGE) break;
+      after = page[page.length - 1]!.seq;
+    }
+  }
+  if (!last) return { stage: 'idle', progress: 0, currentShot: 0 };
+  const { stage, progress, stageProgress, currentShot, totalShots, elapsedMs, etaMs, estimatedCompletion } =
+    last;
+  return { stage, progress, stageProgress, currentShot, totalShots, elapsedMs, etaMs, estimatedCompletion };
+}
+
+async function sniffType(path: string): Promise<string> {
+  const handle = await open(path, 'r');
+  try {
+    const head = Buffer.alloc(8);
+    await handle.read(head, 0, 8, 0);
+    if (head.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])))
+      return 'image/png';
+    if (head[0] === 0xff && head[1] === 0xd8) return 'image/jpeg';
+    if (head[0] === 0x7b || head[0] === 0x5b) return 'application/json';
+    return 'application/octet-stream';
+  } finally {
+    await handle.close();
+  }
+}

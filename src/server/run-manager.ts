@@ -1,0 +1,164 @@
+import { EventEmitter } from 'node:events';
+import { abortWith } from '../core/abort.js';
+import { ConflictError, InternalError } from '../core/errors.js';
+import type { PipelineEvent } from '../pipeline/events.js';
+import type {
+  GenerateSequenceOptions,
+  GenerationResults,
+  SequenceGenerationService,
+} from '../pipeline/sequence-generation-service.js';
+import type { Project } from '../project/schema.js';
+import { backendFor, type RunSettings } from './backend-settings.js';
+
+type ProgressEvent = Extract<PipelineEvent, { type: 'progress' }>;
+
+interface LiveRun {
+  runId: string;
+  projectId: string;
+  controller: AbortController;
+  lastProgress?: ProgressEvent;
+}
+
+export interface RunManagerOptions {
+  /** Coherence-sheet panel side for every run (tests and benchmarks use small ones). @default 512 */
+  panelSize?: number;
+  /** Told about a run that ended in an unexpected error. @default process.emitWarning */
+  onWarning?: (message: string) => void;
+}
+
+/**
+ * The runs this server process drives. Each run is the service's `generateSequence`/`resume` with its own abort
+ * controller; the manager only keeps what a transport needs that the store does not: which runs are live here, the
+ * latest progress, and a wake-up per run so event streams read the store's event log as soon as something was
+ * appended (the log, not this emitter, is what they send: ids and replay come from one place).
+ */
+export class RunManager {
+  private readonly live = new Map<string, LiveRun>();
+  /** projectId → runId, or '' while a run is being created. */
+  private readonly byProject = new Map<string, string>();
+  private readonly pending = new Set<Promise<void>>();
+  private readonly wake = new EventEmitter();
+
+  constructor(
+    private readonly service: SequenceGenerationService,
+    private readonly options: RunManagerOptions = {},
+  ) {
+    // Every open event stream listens on its run; 20 browsers on one run is normal, not a leak.
+    this.wake.setMaxListeners(0);
+  }
+
+  /** Starts a run of the project; resolves to its id once the run exists (claims and conflicts are settled). */
+  start(project: Project, settings: RunSettings): Promise<string> {
+    return this.launch(project.id, project, settings, (options) =>
+      this.service.generateSequence(project, { ...options, ...(settings.fresh ? { fresh: true } : {}) }),
+    );
+  }
+
+  /** Resumes a run (the project snapshot it started from); resolves to its id once it is claimed again. */
+  resume(runId: string, settings: RunSettings): Promise<string> {
+    const run = this.service.getRun(runId);
+    const project = (run.options as { project?: Project } | undefined)?.project;
+    if (!project) throw new InternalError(`run ${runId} has no project snapshot`);
+    return this.launch(run.projectId, project, settings, (options) => this.service.resume(runId, options));
+  }
+
+  /** Aborts a run this process drives; false when it is not live here. */
+  cancel(runId: string): boolean {
+    const run = this.live.get(runId);
+    if (!run) return false;
+    abortWith(run.controller, 'user');
+    return true;
+  }
+
+  isLive(runId: string): boolean {
+    return this.live.has(runId);
+  }
+
+  liveRunOf(projectId: string): string | undefined {
+    return this.byProject.get(projectId) || undefined;
+  }
+
+  lastProgress(runId: string): ProgressEvent | undefined {
+    return this.live.get(runId)?.lastProgress;
+  }
+
+  /** Calls `listener` after each event of the run is in the log, and once more when the run settles. */
+  subscribe(runId: string, listener: () => void): () => void {
+    this.wake.on(runId, listener);
+    return () => this.wake.off(runId, listener);
+  }
+
+  /** Cancels every live run and waits for each to settle (journal closed, backend closed). */
+  async close(): Promise<void> {
+    for (const run of this.live.values()) abortWith(run.controller, 'shutdown');
+    await Promise.allSettled([...this.pending]);
+  }
+
+  private launch(
+    projectId: string,
+    project: Project,
+    settings: RunSettings,
+    body: (options: GenerateSequenceOptions) => Promise<GenerationResults | null>,
+  ): Promise<string> {
+    const holder = this.byProject.get(projectId);
+    if (holder !== undefined) {
+      throw new ConflictError(
+        holder
+          ? `project "${projectId}" already has a live run: ${holder} (cancel it first)`
+          : `project "${projectId}" is starting a run`,
+        { details: { projectId, ...(holder ? { runId: holder } : {}) } },
+      );
+    }
+    this.byProject.set(projectId, '');
+    const controller = new AbortController();
+    let live: LiveRun | undefined;
+    let started!: (runId: string) => void;
+    let failed!: (error: unknown) => void;
+    const id = new Promise<string>((resolve, reject) => {
+      started = resolve;
+      failed = reject;
+    });
+    const onEvent = (event: PipelineEvent): void => {
+      if (event.type === 'run-started') {
+        live = { runId: event.runId, projectId, controller };
+        this.live.set(event.runId, live);
+        this.byProject.set(projectId, event.runId);
+        started(event.runId);
+      } else if (event.type === 'progress' && live) {
+        live.lastProgress = event;
+      }
+      if (live) this.wake.emit(live.runId);
+    };
+    const work = (async () => {
+      const backend = await backendFor(settings, project, this.service.workspace, controller.signal);
+      try {
+        await body({
+          signal: controller.signal,
+          onEvent,
+          ...(backend ? { backend } : {}),
+          ...(this.options.panelSize === undefined ? {} : { panelSize: this.options.panelSize }),
+        });
+        if (!live) failed(new InternalError('the run ended before it started'));
+      } finally {
+        await backend?.close?.();
+      }
+    })();
+    const settled = work
+      .catch((error: unknown) => {
+        // Before the run existed (a conflict, a bad workflow): the caller gets the error. After: the run's own
+        // record and event log already say what happened.
+        if (!live) failed(error);
+        else (this.options.onWarning ?? process.emitWarning)(`run ${live.runId}: ${String(error)}`);
+      })
+      .finally(() => {
+        if (this.byProject.get(projectId) === (live?.runId ?? '')) this.byProject.delete(projectId);
+        if (live) {
+          this.live.delete(live.runId);
+          this.wake.emit(live.runId);
+        }
+        this.pending.delete(settled);
+      });
+    this.pending.add(settled);
+    return id;
+  }
+}
