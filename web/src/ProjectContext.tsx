@@ -71,6 +71,8 @@ export function ProjectProvider({ projectId, children }: { projectId: string; ch
   const [startError, setStartError] = useState<string | null>(null);
   const [runs, setRuns] = useState<RunInfo[]>([]);
   const [activeRunId, setActiveRunId] = useState<string | null>(null);
+  /** Bumped on resume: the same run id gets a new stream. */
+  const [attempt, setAttempt] = useState(0);
   const [backendSettings, setBackendSettings] = useState<BackendSettings>({
     backend: 'draft',
     servers: [],
@@ -123,7 +125,7 @@ export function ProjectProvider({ projectId, children }: { projectId: string; ch
     },
     [refreshRuns],
   );
-  const run = useRunEvents(activeRunId, onFinished);
+  const run = useRunEvents(activeRunId, attempt, onFinished);
   const { frames, results } = useRunFrames(activeRunId, run.shotsDone, run.phase);
   const isGenerating = activeRunId !== null && (run.phase === 'running' || run.phase === 'connecting');
 
@@ -168,6 +170,7 @@ export function ProjectProvider({ projectId, children }: { projectId: string; ch
       });
       const settled = new Promise<StudioResults | null>((resolve) => waiters.current.push(resolve));
       setActiveRunId(runId);
+      setAttempt((n) => n + 1);
       void refreshRuns();
       return await settled;
     } catch (error) {
@@ -191,9 +194,9 @@ export function ProjectProvider({ projectId, children }: { projectId: string; ch
           method: 'POST',
           body: runBody(backendSettings),
         });
-        // Same id, new stream: reset so the replay rebuilds the view from the run's whole log.
-        setActiveRunId(null);
-        setTimeout(() => setActiveRunId(runId), 0);
+        // Same id, new stream (a new attempt): the replay rebuilds the view from the run's whole log.
+        setActiveRunId(runId);
+        setAttempt((n) => n + 1);
         void refreshRuns();
       } catch (error) {
         setStartError((error as Error).message);

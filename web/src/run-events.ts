@@ -147,9 +147,13 @@ export function reduceRunView(view: RunView, action: Action): RunView {
 /**
  * One hook per server stream (house style 18): opens the run's EventSource, which resends `Last-Event-ID` by itself
  * when the connection drops, so the view misses nothing; a fresh page replays the log from the start.
- * `onFinished` runs once when the run settles.
+ * `attempt` changes open a new stream for the same run (after a resume). `onFinished` runs once when the run settles.
  */
-export function useRunEvents(runId: string | null, onFinished?: (view: RunView) => void): RunView {
+export function useRunEvents(
+  runId: string | null,
+  attempt: number,
+  onFinished?: (view: RunView) => void,
+): RunView {
   const [view, dispatch] = useReducer(reduceRunView, runId, initialRunView);
   const finished = useRef(onFinished);
   finished.current = onFinished;
@@ -181,7 +185,7 @@ export function useRunEvents(runId: string | null, onFinished?: (view: RunView) 
     return () => {
       if (!done) source.close();
     };
-  }, [runId]);
+  }, [runId, attempt]);
   return view;
 }
 
