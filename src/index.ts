@@ -305,3 +305,14 @@ export type {
 } from './store/run-store.js';
 export type { SqliteConnectionOptions } from './store/sqlite-connection.js';
 export type { SqliteRunStoreOptions } from './store/sqlite-run-store.js';
+
+// The studio: `storycore serve` (HTTP API + SSE + web UI).
+export { startStudioServer, RunManager } from './server/index.js';
+export type {
+  StudioServer,
+  StudioServerOptions,
+  RunManagerOptions,
+  RunSettings,
+  StudioResults,
+  FrameResult,
+} from './server/index.js';
