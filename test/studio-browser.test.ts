@@ -117,7 +117,7 @@ describe('the studio in a browser', () => {
       await results.getByRole('list', { name: 'Palette' }).getByRole('listitem').count(),
     ).toBeGreaterThan(0);
     const loaded = await page.evaluate(() =>
-      [...document.querySelectorAll('img')].every((img) => img.complete && img.naturalWidth > 0),
+      Array.from(document.querySelectorAll('img')).every((img) => img.complete && img.naturalWidth > 0),
     );
     expect(loaded).toBe(true);
     await page.screenshot({ path: join(SHOTS_DIR, 'results.png'), fullPage: true });
