@@ -10,6 +10,7 @@ import { benchEndToEnd } from './e2e.bench.js';
 import { benchImages } from './images.bench.js';
 import { benchStartup } from './startup.bench.js';
 import { benchStore } from './store.bench.js';
+import { benchStudio } from './studio.bench.js';
 import type { BenchRow } from './types.js';
 
 const only = process.argv.slice(2);
@@ -20,6 +21,13 @@ const suites: Array<[string, () => Promise<BenchRow[]>]> = [
   ['comfyui', () => benchComfyUi()],
   ['store', () => benchStore()],
   ['pool', () => benchComfyUiPool()],
+  [
+    'studio',
+    () =>
+      benchStudio(
+        process.env['BENCH_STUDIO_SHOTS'] ? { shots: Number(process.env['BENCH_STUDIO_SHOTS']) } : {},
+      ),
+  ],
   [
     'e2e',
     () =>
