@@ -10,13 +10,11 @@ import type {
 import type { Project } from '../project/schema.js';
 import { backendFor, type RunSettings } from './backend-settings.js';
 
-type ProgressEvent = Extract<PipelineEvent, { type: 'progress' }>;
-
 interface LiveRun {
   runId: string;
   projectId: string;
   controller: AbortController;
-  lastProgress?: ProgressEvent;
+  lastProgress?: Extract<PipelineEvent, { type: 'progress' }>;
 }
 
 export interface RunManagerOptions {
@@ -78,7 +76,7 @@ export class RunManager {
     return this.byProject.get(projectId) || undefined;
   }
 
-  lastProgress(runId: string): ProgressEvent | undefined {
+  lastProgress(runId: string): Extract<PipelineEvent, { type: 'progress' }> | undefined {
     return this.live.get(runId)?.lastProgress;
   }
 

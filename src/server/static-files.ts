@@ -32,13 +32,12 @@ export async function serveWeb(c: Context, root: string): Promise<Response> {
     return c.text('the web UI is not built: run `npm run build` (npm ci runs it)', 503);
   }
   const hashed = file.includes(`${join(root, 'assets')}`);
-  return new Response(new Uint8Array(body), {
-    headers: {
-      'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
-      // Vite names assets by content hash; index.html must be re-read to see a new build.
-      'Cache-Control': hashed ? 'public, max-age=31536000, immutable' : 'no-cache',
-      'X-Content-Type-Options': 'nosniff',
-    },
+  // c.body, not a bare Response: headers set earlier on the context (the token cookie) must reach the browser.
+  return c.body(new Uint8Array(body), 200, {
+    'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
+    // Vite names assets by content hash; index.html must be re-read to see a new build.
+    'Cache-Control': hashed ? 'public, max-age=31536000, immutable' : 'no-cache',
+    'X-Content-Type-Options': 'nosniff',
   });
 }
 
