@@ -56,6 +56,7 @@ export function readResults(store: RunStore, run: RunRecord): StudioResults {
     generatedShots.push({
       shotId: shot.id,
       imageUrl: artifactUrl(final),
+      generated_image_url: artifactUrl(final),
       qaScore: out.qa.score,
       processingTime: ['generate', 'promote', 'qa'].reduce(
         (sum, kind) => sum + (steps.get(`${kind}:${shot.id}`)?.durationMs ?? 0),
@@ -95,6 +96,12 @@ export function readResults(store: RunStore, run: RunRecord): StudioResults {
     status: run.status,
     runId: run.id,
     masterCoherenceSheetUrl: artifactUrl(sheet?.artifacts['image']),
+    master_coherence_sheet: {
+      url: artifactUrl(sheet?.artifacts['image']),
+      generated_at: sheet?.finishedAt ? Date.parse(sheet.finishedAt) : 0,
+    },
+    // Studio projects are native project files: nothing was converted, so nothing to warn about.
+    warnings: [],
     ...(sheet ? { visualDna: (sheet.output as { dna: VisualDna }).dna } : {}),
     generatedShots,
     frames,
