@@ -90,9 +90,9 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
       // The run's project is known only to the store, which runWithProgress opens.
       (svc) => svc.getRun(runId).projectId,
       (svc, view, signal) => {
-        const snapshot = (svc.getRun(runId).options as { project?: Project } | undefined)?.project;
-        // The run keeps the project, not where its file was: relative workflow paths resolve from here.
-        return withBackend(opts, snapshot, undefined, signal, (backend) =>
+        const saved = svc.getRun(runId).options as { project?: Project; projectDir?: string } | undefined;
+        // The run keeps the project and the folder its file was in: relative workflow paths resolve from there.
+        return withBackend(opts, saved?.project, saved?.projectDir, signal, (backend) =>
           svc.resume(runId, {
             signal,
             onEvent: (e) => view.onEvent(e),
