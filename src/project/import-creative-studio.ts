@@ -13,7 +13,8 @@ import {
   type Project,
   type ProjectInput,
 } from './schema.js';
-import { validateProject, validationMessage } from './validate.js';
+import { validateConverted } from './import-checks.js';
+import { validationMessage } from './validate.js';
 
 /**
  * Conversion of a StoryCore-Engine Creative Studio project ("Data Contract v1": the object the studio UI holds and
@@ -405,19 +406,8 @@ export function convertCreativeStudioProject(
     output: typeof output === 'string' ? { ...DEFAULT_OUTPUT } : output,
     shots,
   };
-  const result = validateProject(input);
-  if (!result.ok) {
-    // Paths here point into the converted project: reaching this means a case the mapping above misses.
-    throw new ValidationError(
-      validationMessage(`project converted from ${source}`, result.issues),
-      result.issues,
-      {
-        details: { source },
-      },
-    );
-  }
   return {
-    project: result.project,
+    project: validateConverted(input, `project converted from ${source}`, { source }),
     warnings,
     transitions,
     shotSources: plan.map(({ shotId, sourceId, array, index }) => ({ shotId, sourceId, array, index })),

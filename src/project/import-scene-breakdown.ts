@@ -2,7 +2,7 @@ import { basename, join } from 'node:path';
 import { z } from 'zod';
 import { throwIfAborted } from '../core/abort.js';
 import { ValidationError, type ValidationIssue } from '../core/errors.js';
-import { formatJsonPath, issueMessages, toValidationIssues } from './issues.js';
+import { formatJsonPath } from './issues.js';
 import { clean, fitPhrase, fitPrompt, optionalText, sanitiseId } from './import-text.js';
 import { readProjectText } from './load.js';
 import {
@@ -15,7 +15,8 @@ import {
   type Project,
   type ProjectInput,
 } from './schema.js';
-import { parseJsonDocument, validateProject, validationMessage } from './validate.js';
+import { checkDocument, validateConverted } from './import-checks.js';
+import { parseJsonDocument, validationMessage } from './validate.js';
 
 /**
  * Import of a StoryCore-Engine folder holding a scene breakdown (`scene_breakdown.json`: scenes with environment,
@@ -80,13 +81,13 @@ export async function importSceneBreakdown(
     new ValidationError(validationMessage(`StoryCore-Engine scene breakdown ${dir}`, issues), issues, {
       details: { dir },
     });
-  const engine = parse(
+  const engine = checkDocument(
     projectSchema,
     parseJsonDocument(projectRead.text, projectRead.file),
     PROJECT_FILE,
     issues,
   );
-  const breakdown = parse(
+  const breakdown = checkDocument(
     breakdownSchema,
     parseJsonDocument(breakdownRead.text, breakdownRead.file),
     SCENE_BREAKDOWN_FILE,
@@ -170,28 +171,5 @@ export async function importSceneBreakdown(
     output: { ...DEFAULT_OUTPUT },
     shots,
   };
-  const result = validateProject(input);
-  if (!result.ok) {
-    throw new ValidationError(
-      validationMessage(`project imported from ${dir}`, result.issues),
-      result.issues,
-      {
-        details: { dir },
-      },
-    );
-  }
-  return { project: result.project, warnings };
-}
-
-function parse<T extends z.ZodType>(
-  schema: T,
-  doc: unknown,
-  file: string,
-  issues: ValidationIssue[],
-): z.output<T> | undefined {
-  const result = schema.safeParse(doc, { error: issueMessages });
-  if (result.success) return result.data;
-  for (const issue of toValidationIssues(result.error.issues, schema))
-    issues.push({ path: `${file}: ${issue.path}`, message: issue.message });
-  return undefined;
+  return { project: validateConverted(input, `project imported from ${dir}`, { dir }), warnings };
 }

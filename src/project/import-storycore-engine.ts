@@ -2,7 +2,7 @@ import { basename, join } from 'node:path';
 import { z } from 'zod';
 import { throwIfAborted } from '../core/abort.js';
 import { ValidationError, type ValidationIssue } from '../core/errors.js';
-import { formatJsonPath, issueMessages, toValidationIssues } from './issues.js';
+import { formatJsonPath, issueMessages } from './issues.js';
 import { readProjectText } from './load.js';
 import {
   allSame,
@@ -25,7 +25,8 @@ import {
   type Project,
   type ProjectInput,
 } from './schema.js';
-import { parseJsonDocument, validateProject, validationMessage } from './validate.js';
+import { checkDocument, validateConverted } from './import-checks.js';
+import { parseJsonDocument, validationMessage } from './validate.js';
 
 /**
  * Import of a StoryCore-Engine project folder (the Python engine's own layout): `project.json` (snake_case,
@@ -121,13 +122,13 @@ export async function importStoryCoreEngine(
   throwIfAborted(signal);
 
   const issues: ValidationIssue[] = [];
-  const engineProject = check(
+  const engineProject = checkDocument(
     engineProjectSchema,
     parseJsonDocument(projectRead.text, projectRead.file),
     PROJECT_FILE,
     issues,
   );
-  const storyboard = check(
+  const storyboard = checkDocument(
     storyboardSchema,
     parseJsonDocument(storyboardRead.text, storyboardRead.file),
     STORYBOARD_FILE,
@@ -270,29 +271,7 @@ export async function importStoryCoreEngine(
     output: typeof output === 'string' ? { ...DEFAULT_OUTPUT } : output,
     shots: outShots,
   };
-  const result = validateProject(input);
-  if (!result.ok) {
-    // Paths here point into the converted project, not the source: reaching this means a case the mapping above misses.
-    throw new ValidationError(
-      validationMessage(`project imported from ${dir}`, result.issues),
-      result.issues,
-      { details: { dir } },
-    );
-  }
-  return { project: result.project, warnings };
-}
-
-function check<T extends z.ZodType>(
-  schema: T,
-  doc: unknown,
-  file: string,
-  issues: ValidationIssue[],
-): z.output<T> | undefined {
-  const result = schema.safeParse(doc, { error: issueMessages });
-  if (result.success) return result.data;
-  for (const issue of toValidationIssues(result.error.issues, schema))
-    issues.push({ path: `${file}: ${issue.path}`, message: issue.message });
-  return undefined;
+  return { project: validateConverted(input, `project imported from ${dir}`, { dir }), warnings };
 }
 
 function importError(dir: string, issues: ValidationIssue[]): ValidationError {
