@@ -1,4 +1,4 @@
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runClientSuite, runRestartSuite } from '../comfyui/client-suite.js';
 import {
   hasKit,
@@ -33,8 +33,14 @@ if (hasKit) {
     // A real ComfyUI takes ~10 s to come back (more on a busy machine).
     90_000,
   );
-} else {
+} else if (process.env['COMFYUI_SKIP_KILL_TESTS'] !== '1') {
+  // Not a silent skip: without the kit these tests cannot run, and a run that claims to hold the client against a
+  // real server must say so. A user holding it against their own server opts out explicitly.
   describe('ComfyUI client when a real server dies or restarts mid-job', () => {
-    it.skip(`needs the start/stop kit (${KIT}; set COMFYUI_KIT)`, () => undefined);
+    it('has the start/stop kit it needs to kill and restart a server', () => {
+      expect.fail(
+        `no ComfyUI start/stop kit at ${KIT}: set COMFYUI_KIT to ../shared/comfyui, or COMFYUI_SKIP_KILL_TESTS=1 to run without the kill/restart tests`,
+      );
+    });
   });
 }
