@@ -316,3 +316,7 @@ export type {
   StudioResults,
   FrameResult,
 } from './server/index.js';
+
+// The run store seam as a shared store needs it (every call a promise); the embedded store lifted into it.
+export { asyncRunStore } from './store/async-run-store.js';
+export type { AsyncRunStore } from './store/async-run-store.js';

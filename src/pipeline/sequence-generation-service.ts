@@ -23,6 +23,7 @@ import {
 import type { Project, ProjectInput } from '../project/schema.js';
 import { validateProject } from '../project/validate.js';
 import { assertUsableDir } from '../core/usable-dir.js';
+import { asyncRunStore } from '../store/async-run-store.js';
 import { openWorkspaceStore, type WorkspaceStore } from '../store/workspace-store.js';
 import type { RunRecord, StepRecord } from '../store/run-store.js';
 import { shotFilePath } from '../stages/export/safe-path.js';
@@ -325,7 +326,7 @@ export class SequenceGenerationService {
       await this.swept;
       const result = await runPipeline(validated, {
         backend,
-        store: store.runs,
+        store: asyncRunStore(store.runs),
         artifacts: store.artifacts,
         outDir: options.outDir ? resolve(options.outDir) : this.outDir,
         retryPolicy,

@@ -3,6 +3,7 @@ import { throwIfAborted } from '../core/abort.js';
 import { canonicalJson } from '../core/canonical-json.js';
 import { classifyError } from '../core/error-classify.js';
 import {
+  StoryCoreError,
   TimeoutError,
   causeChain,
   errorMessage,
@@ -12,7 +13,8 @@ import {
 } from '../core/errors.js';
 import { withRetry, type RetryPolicy } from '../core/retry.js';
 import type { ArtifactStore } from '../store/artifact-store.js';
-import type { RunStore, StoredError } from '../store/run-store.js';
+import type { AsyncRunStore } from '../store/async-run-store.js';
+import type { StoredError } from '../store/run-store.js';
 import type { ErrorInfo, PipelineEvent, PipelineStage } from './events.js';
 
 /**
@@ -78,11 +80,17 @@ function toStoredError(info: ErrorInfo): StoredError {
 export interface StepRunnerOptions {
   runId: string;
   projectId: string;
-  store: RunStore;
+  store: AsyncRunStore;
   artifacts: ArtifactStore;
   retryPolicy: RetryPolicy;
   /** Ignore memoised results (still records new ones). */
   fresh: boolean;
+  /**
+   * Which steps this runner may execute (a worker runs one job's part of a run); every other step is taken from the
+   * memo as it is — not journaled again, no events — and is a `StepNotReadyError` when the memo does not hold it.
+   * @default every step
+   */
+  executes?: (stepId: string) => boolean;
   emit: (event: PipelineEvent) => void;
   now?: () => number;
 }
@@ -113,12 +121,18 @@ export class StepRunner {
       ...(spec.shotId === undefined ? {} : { shotId: spec.shotId }),
     };
 
+    if (this.options.executes && !this.options.executes(spec.id)) return this.fromMemo(spec, inputHash);
+
     if (!this.options.fresh) {
-      const memo = store.findCompletedStep(projectId, spec.id, inputHash);
+      const memo = await store.findCompletedStep(projectId, spec.id, inputHash);
       if (memo && (await this.memoUsable(memo.artifacts, memo.output as O, spec))) {
-        store.recordStepReused(runId, spec.id, inputHash);
         this.reused.push(spec.id);
-        emit({ type: 'step-reused', ...tag, fromRunId: memo.runId });
+        // A worker's job taken over from one that died after this step: the run journaled it 'done' already, and
+        // a 'reused' row over it would hide the execution (a single process resuming its run re-journals as before).
+        if (memo.runId !== runId || this.options.executes === undefined) {
+          await store.recordStepReused(runId, spec.id, inputHash);
+          emit({ type: 'step-reused', ...tag, fromRunId: memo.runId });
+        }
         return {
           inputHash,
           artifacts: memo.artifacts,
@@ -132,7 +146,7 @@ export class StepRunner {
     const started = this.now();
     let attempts = 0;
     emit({ type: 'step-started', ...tag });
-    store.recordStepStart(runId, spec.id, inputHash);
+    await store.recordStepStart(runId, spec.id, inputHash);
     try {
       const execution = await withRetry(
         async ({ attempt, signal: attemptSignal }) => {
@@ -172,7 +186,7 @@ export class StepRunner {
       // The journal write is the commit point: after it, the step never runs again for these inputs.
       throwIfAborted(signal);
       const durationMs = this.now() - started;
-      store.recordStepDone(runId, {
+      await store.recordStepDone(runId, {
         stepId: spec.id,
         inputHash,
         artifacts: hashes,
@@ -194,12 +208,34 @@ export class StepRunner {
       // Only this run's own signal makes a cancel; anything else that ends the step is journaled as its failure.
       if (!signal.aborted) {
         const info = toErrorInfo(error);
-        store.recordStepFailed(runId, { stepId: spec.id, inputHash, error: toStoredError(info), attempts });
+        await store.recordStepFailed(runId, {
+          stepId: spec.id,
+          inputHash,
+          error: toStoredError(info),
+          attempts,
+        });
         if (spec.shotId !== undefined) this.failedStages.set(spec.shotId, spec.stage);
         emit({ type: 'step-failed', ...tag, attempt: attempts, next: 'give-up', error: info });
       }
       throw error;
     }
+  }
+
+  /**
+   * A step outside this runner's scope: its memoised result, or a retryable `StepNotReadyError` (the job that makes
+   * it has not finished yet) carrying the run's journaled failure of the step when there is one.
+   */
+  private async fromMemo<O, K>(spec: StepSpec<O, K>, inputHash: string): Promise<StepResult<O, K>> {
+    const { store, runId, projectId } = this.options;
+    const memo = await store.findCompletedStep(projectId, spec.id, inputHash);
+    if (memo !== undefined) {
+      return { inputHash, artifacts: memo.artifacts, output: memo.output as O, reused: true, durationMs: 0 };
+    }
+    const journaled = (await store.listSteps(runId)).find(
+      (s) => s.stepId === spec.id && s.inputHash === inputHash && s.status === 'failed',
+    );
+    if (spec.shotId !== undefined) this.failedStages.set(spec.shotId, spec.stage);
+    throw new StepNotReadyError(spec.id, journaled?.error);
   }
 
   private async memoUsable<O, K>(
@@ -212,4 +248,32 @@ export class StepRunner {
     }
     return spec.stillValid ? spec.stillValid(output) : true;
   }
+}
+
+/**
+ * A step another job makes is not finished: not yet (retryable: the job runs again once it is), or it failed for
+ * good in this run (`failure`, as journaled; the message is that failure's, so a shot's error list reads the same
+ * as in a single-process run).
+ */
+export class StepNotReadyError extends StoryCoreError {
+  override name = 'StepNotReadyError';
+  readonly stepId: string;
+  readonly failure: StoredError | undefined;
+  constructor(stepId: string, failure?: StoredError) {
+    super(
+      failure === undefined ? 'not-found' : failureCode(failure.code),
+      failure === undefined ? `step ${stepId} is not finished yet` : failure.message,
+      failure === undefined,
+      {
+        details: { stepId },
+        ...(failure?.rootCause === undefined ? {} : { cause: new Error(failure.rootCause) }),
+      },
+    );
+    this.stepId = stepId;
+    this.failure = failure;
+  }
+}
+
+function failureCode(code: string): StoryCoreError['code'] {
+  return code as StoryCoreError['code'];
 }

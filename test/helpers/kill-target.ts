@@ -7,6 +7,7 @@ import { readFileSync, writeSync } from 'node:fs';
 import { createDraftBackend } from '../../src/backends/draft/index.js';
 import { runPipeline } from '../../src/pipeline/orchestrator.js';
 import { projectSchema } from '../../src/project/schema.js';
+import { asyncRunStore } from '../../src/store/async-run-store.js';
 import { openWorkspaceStore } from '../../src/store/workspace-store.js';
 import { TEST_PANEL_SIZE } from './pipeline-harness.js';
 import { quickRetryPolicy } from './temp-workspace.js';
@@ -19,7 +20,7 @@ const project = projectSchema.parse(JSON.parse(readFileSync(projectPath, 'utf8')
 const store = openWorkspaceStore(workspace);
 await runPipeline(project, {
   backend: createDraftBackend({ capacity: 1 }),
-  store: store.runs,
+  store: asyncRunStore(store.runs),
   artifacts: store.artifacts,
   outDir,
   retryPolicy: quickRetryPolicy(),

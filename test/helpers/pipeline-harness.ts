@@ -1,4 +1,5 @@
 import { abortWith } from '../../src/core/abort.js';
+import { asyncRunStore } from '../../src/store/async-run-store.js';
 import type { ImageBackend } from '../../src/backends/types.js';
 import { runPipeline, type PipelineOptions, type PipelineResult } from '../../src/pipeline/orchestrator.js';
 import type { PipelineEvent } from '../../src/pipeline/events.js';
@@ -55,7 +56,7 @@ export async function runOn(
       panelSize: TEST_PANEL_SIZE,
       ...rest,
       backend,
-      store: store.runs,
+      store: asyncRunStore(store.runs),
       artifacts: store.artifacts,
       signal: controller.signal,
       onEvent: (event) => {
