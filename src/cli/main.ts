@@ -8,6 +8,7 @@ import {
   registerRunCommands,
   registerRunInfoCommands,
   registerServeCommand,
+  registerWorkerCommand,
   registerWorkspaceCommands,
 } from './commands/index.js';
 import { nonEmptyPath, openContext, packageRoot } from './context.js';
@@ -55,6 +56,7 @@ export async function main(
   registerComfyUiCommands(program, ctx);
   registerWorkspaceCommands(program, ctx);
   registerServeCommand(program, ctx);
+  registerWorkerCommand(program, ctx);
 
   try {
     await program.parseAsync(argv as string[]);

@@ -89,6 +89,8 @@ export interface RunSession {
   /** What the body needs; `runPipelineBody(session.body, scope)`. */
   body: BodyInput;
   emit: (event: PipelineEvent) => void;
+  /** Hands an event to the caller's listener only (one already in the run's log, written by another process). */
+  notify: (event: PipelineEvent) => void;
 }
 
 export interface RunLifecycle {
@@ -98,6 +100,8 @@ export interface RunLifecycle {
   openRun?: (store: AsyncRunStore, input: CreateRunInput) => Promise<{ run: RunRecord; resumed: boolean }>;
   /** What happens between the run's start and its end. @default the whole body, in this process */
   drive?: (session: RunSession) => Promise<PipelineResult>;
+  /** Which steps this process executes (see StepRunnerOptions.executes). @default every step */
+  executes?: (stepId: string) => boolean;
 }
 
 /**
@@ -134,19 +138,23 @@ export async function runPipelineWith(
     if (!listenerFailed) process.emitWarning(`storycore: an event listener threw: ${errorMessage(error)}`);
     listenerFailed = true;
   };
-  const emit = (event: PipelineEvent): void => {
-    // After a cancel nothing more reaches the caller: a settled run must not keep reporting.
-    if (silenced || (outer.aborted && event.type !== 'run-finished')) return;
-    // A listener's exception (or a failed event-log write) must never fail a step or flip a finished run: events
-    // report the work, they are not part of it.
-    for (const deliver of [journal, options.onEvent]) {
-      try {
-        deliver?.(event);
-      } catch (error) {
-        warnOnce(error);
+  const deliverTo =
+    (listeners: () => Array<((event: PipelineEvent) => void) | undefined>) =>
+    (event: PipelineEvent): void => {
+      // After a cancel nothing more reaches the caller: a settled run must not keep reporting.
+      if (silenced || (outer.aborted && event.type !== 'run-finished')) return;
+      // A listener's exception (or a failed event-log write) must never fail a step or flip a finished run: events
+      // report the work, they are not part of it.
+      for (const deliver of listeners()) {
+        try {
+          deliver?.(event);
+        } catch (error) {
+          warnOnce(error);
+        }
       }
-    }
-  };
+    };
+  const emit = deliverTo(() => [journal, options.onEvent]);
+  const notify = deliverTo(() => [options.onEvent]);
 
   const thresholds = resolveThresholds(project, options.qaThresholds);
   const projectHash = projectContentHash(project);
@@ -219,7 +227,7 @@ export async function runPipelineWith(
   const drive = lifecycle.drive ?? ((s: RunSession) => runPipelineBody(s.body, { kind: 'all' }));
 
   try {
-    const result = await drive({ run, resumed, ctx, body, emit });
+    const result = await drive({ run, resumed, ctx, body, emit, notify });
     const error = result.failures.length > 0 ? failuresError(result.failures) : undefined;
     await store.setRunStatus(runId, result.status, {
       result: summarize(result),

@@ -30,7 +30,7 @@ import { shotFilePath } from '../stages/export/safe-path.js';
 import type { QaReport } from '../stages/qa/types.js';
 import type { ErrorInfo, PipelineEvent } from './events.js';
 import { checkRequestTimeout } from './backend-guard.js';
-import { runPipeline, type PipelineResult } from './orchestrator.js';
+import { runPipeline, type PipelineOptions, type PipelineResult } from './orchestrator.js';
 import { SHEET_STEPS } from './progress.js';
 
 /** The note's result shape, with the run id and local paths added. */
@@ -108,6 +108,11 @@ export interface GenerateSequenceOptions {
   projectDir?: string;
   /** Side of each coherence-sheet panel, px; small values keep tests and benchmarks fast. @default 512 */
   panelSize?: number;
+  /**
+   * What runs the pipeline with the options the service assembled: the distributed runner's coordinator
+   * (`runOnQueue`) for a run on a queue. @default runPipeline, in this process
+   */
+  runner?: (project: Project, options: PipelineOptions) => Promise<PipelineResult>;
 }
 
 export interface SequenceGenerationServiceOptions {
@@ -324,7 +329,7 @@ export class SequenceGenerationService {
         () => undefined,
       );
       await this.swept;
-      const result = await runPipeline(validated, {
+      const result = await (options.runner ?? runPipeline)(validated, {
         backend,
         store: asyncRunStore(store.runs),
         artifacts: store.artifacts,

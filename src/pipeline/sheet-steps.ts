@@ -11,7 +11,7 @@ import {
 import type { VisualDna } from '../stages/coherence/types.js';
 import { mapPool } from '../core/pool.js';
 import type { RunContext } from './run-context.js';
-import type { StepResult } from './step-runner.js';
+import { hashInput, type StepResult } from './step-runner.js';
 
 /** Gutter between the sheet's panels, px. */
 export const SHEET_GUTTER = 16;
@@ -43,10 +43,7 @@ export async function runSheetSteps(ctx: RunContext): Promise<SheetResult> {
         {
           id: `sheet:panel-${index + 1}`,
           stage: 'grid',
-          input: {
-            request: panelRequest(project, index, panelSize),
-            backend: backendKey(backend, 'sheet-panel'),
-          },
+          input: panelStepInput(project, backend, index, panelSize),
           execute: async (attemptSignal) => {
             const panel = await renderSheetPanel(project, backend, index, {
               signal: attemptSignal,
@@ -109,4 +106,25 @@ export async function runSheetSteps(ctx: RunContext): Promise<SheetResult> {
     palette: result.dna.palette.map((c) => c.hex),
   }));
   return result;
+}
+
+/** What the `sheet:panel-<n>` step (index n - 1) depends on. */
+export function panelStepInput(
+  project: RunContext['project'],
+  backend: RunContext['backend'],
+  index: number,
+  panelSize: number,
+): { request: unknown; backend: string[] } {
+  return { request: panelRequest(project, index, panelSize), backend: backendKey(backend, 'sheet-panel') };
+}
+
+/** The input hashes of the sheet's panel steps: what the sheet as a whole is made from (a sheet job's key). */
+export function sheetInputHashes(
+  project: RunContext['project'],
+  backend: RunContext['backend'],
+  panelSize: number,
+): string[] {
+  return derivePanelPrompts(project).map((_, index) =>
+    hashInput(`sheet:panel-${index + 1}`, panelStepInput(project, backend, index, panelSize)),
+  );
 }

@@ -10,6 +10,7 @@ import { shotQaResult } from '../stages/qa/report.js';
 import type { ShotQaResult } from '../stages/qa/types.js';
 import type { RunContext } from './run-context.js';
 import type { SheetResult } from './sheet-steps.js';
+import { hashInput } from './step-runner.js';
 
 export interface ShotOutcome {
   shotId: string;
@@ -50,9 +51,7 @@ export function createShotRunner(
   sheet: SheetResult,
 ): (shot: Shot, index: number) => Promise<ShotOutcome> {
   const { project, backend, artifacts, steps, progress, stages, signal, now } = ctx;
-  const size = generationSize(project, backend);
   const target = { width: project.output.width, height: project.output.height };
-  const palette = sheet.dna.palette.map((c) => c.hex);
   let sheetPng = sheet.png;
   const reference = async (): Promise<ReferenceImage> => {
     sheetPng ??= await artifacts.get(sheet.sha256, { signal });
@@ -63,20 +62,7 @@ export function createShotRunner(
 
   return async (shot, index) => {
     const shotStarted = now();
-    const seed = resolveShotSeed(project, shot);
-    const baseRequest: Omit<GenerationRequest, 'seed' | 'purpose'> = {
-      prompt: composeShotPrompt(project, shot),
-      negativePrompt: composeNegativePrompt(project, shot),
-      width: size.width,
-      height: size.height,
-      shotNumber: index + 1,
-      label: shot.id,
-      caption: shot.prompt,
-      palette,
-      ...(shot.camera === undefined ? {} : { camera: shot.camera }),
-    };
-    // What a request depends on besides its seed: the reference travels by hash, the backend by name + version.
-    const requestKey = { ...baseRequest, reference: sheet.sha256, backend: backendKey(backend, 'shot') };
+    const { seed, baseRequest, requestKey } = shotRequest(project, backend, sheet, shot, index);
 
     const gen = await steps.run<{ seed: number; metadata: Record<string, unknown> }, Raster>(
       {
@@ -197,4 +183,46 @@ export function createShotRunner(
       ...(typeof gen.output.metadata['server'] === 'string' ? { server: gen.output.metadata['server'] } : {}),
     };
   };
+}
+
+/** What one shot asks the backend for, and what its generate step's input hash is made of. */
+export function shotRequest(
+  project: Project,
+  backend: ImageBackend,
+  sheet: Pick<SheetResult, 'sha256' | 'dna'>,
+  shot: Shot,
+  index: number,
+): {
+  seed: number;
+  baseRequest: Omit<GenerationRequest, 'seed' | 'purpose'>;
+  requestKey: Record<string, unknown>;
+} {
+  const size = generationSize(project, backend);
+  const seed = resolveShotSeed(project, shot);
+  const baseRequest: Omit<GenerationRequest, 'seed' | 'purpose'> = {
+    prompt: composeShotPrompt(project, shot),
+    negativePrompt: composeNegativePrompt(project, shot),
+    width: size.width,
+    height: size.height,
+    shotNumber: index + 1,
+    label: shot.id,
+    caption: shot.prompt,
+    palette: sheet.dna.palette.map((c) => c.hex),
+    ...(shot.camera === undefined ? {} : { camera: shot.camera }),
+  };
+  // What a request depends on besides its seed: the reference travels by hash, the backend by name + version.
+  const requestKey = { ...baseRequest, reference: sheet.sha256, backend: backendKey(backend, 'shot') };
+  return { seed, baseRequest, requestKey };
+}
+
+/** The input hash of a shot's `generate:<id>` step: what a distributed shot job is keyed by. */
+export function generateStepHash(
+  project: Project,
+  backend: ImageBackend,
+  sheet: Pick<SheetResult, 'sha256' | 'dna'>,
+  shot: Shot,
+  index: number,
+): string {
+  const { seed, requestKey } = shotRequest(project, backend, sheet, shot, index);
+  return hashInput(`generate:${shot.id}`, { ...requestKey, seed });
 }

@@ -5,3 +5,4 @@ export { registerComfyUiCommands } from './comfyui-commands.js';
 export { registerWorkspaceCommands } from './workspace-commands.js';
 export { registerAnimaticCommands } from './animatic-commands.js';
 export { registerServeCommand } from './serve-command.js';
+export { registerWorkerCommand } from './worker-command.js';

@@ -6,9 +6,11 @@ import type { Project } from '../../project/schema.js';
 import { addBackendOptions, projectDir, resolveBackend, type BackendFlags } from '../backend-options.js';
 import { formatDuration } from '../../core/status-tracker.js';
 import type {
+  GenerateSequenceOptions,
   GenerationResults,
   SequenceGenerationService,
 } from '../../pipeline/sequence-generation-service.js';
+import { addQueueOptions, type QueueFlags } from './worker-command.js';
 import { intAtLeast, nonEmptyPath, type CliContext, type GlobalOptions } from '../context.js';
 import { isCreativeStudioFile, loadProjectFile, writeBackCreativeStudio } from '../engine.js';
 import { ExitCode } from '../errors.js';
@@ -27,18 +29,27 @@ interface RunOptions extends GlobalOptions, BackendFlags {
 
 /** Adds `generate` and `resume`: the two commands that run the pipeline, so they share options and output. */
 export function registerRunCommands(program: Command, ctx: CliContext): void {
-  addRunOptions(
-    program
-      .command('generate')
-      .description('run the five stages on a project (reuses every finished step of earlier runs)')
-      .argument('<project>', 'project.json (ours or a Creative Studio one), or a folder holding one')
-      .option('--style <prompt>', 'style prompt for a Creative Studio project that gives none')
-      .option(
-        '--write-back',
-        "write the frames' and the sheet's URLs back into the Creative Studio project file (generated_image_url, master_coherence_sheet)",
-      ),
+  addQueueOptions(
+    addRunOptions(
+      program
+        .command('generate')
+        .description('run the five stages on a project (reuses every finished step of earlier runs)')
+        .argument('<project>', 'project.json (ours or a Creative Studio one), or a folder holding one')
+        .option('--style <prompt>', 'style prompt for a Creative Studio project that gives none')
+        .option(
+          '--write-back',
+          "write the frames' and the sheet's URLs back into the Creative Studio project file (generated_image_url, master_coherence_sheet)",
+        ),
+    ),
+    false,
   ).action(async (projectPath: string, _cmdOpts: unknown, cmd: Command) => {
-    const opts = cmd.optsWithGlobals<RunOptions & { style?: string; writeBack?: boolean }>();
+    const opts = cmd.optsWithGlobals<RunOptions & QueueFlags & { style?: string; writeBack?: boolean }>();
+    if (opts.queue === undefined && (opts.store !== undefined || opts.artifacts !== undefined)) {
+      throw new ValidationError(
+        "--store and --artifacts go with --queue <url> (a run on the studio's workers)",
+        [{ path: '--queue', message: 'missing' }],
+      );
+    }
     // Refused before the run: finding out after an hour of generation that there is nowhere to write is no help.
     if (opts.writeBack && !(await isCreativeStudioFile(projectPath))) {
       throw new ValidationError(
@@ -59,13 +70,17 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
       () => project.id,
       (svc, view, signal) =>
         withBackend(opts, project, baseDir, signal, async (backend) => {
-          const results = await svc.generateSequence(project, {
-            signal,
-            projectDir: baseDir,
-            onEvent: (e) => view.onEvent(e),
-            ...runOptions(opts),
-            ...(backend ? { backend } : {}),
-          });
+          const queued = opts.queue === undefined ? undefined : await queuedRunner(opts, signal);
+          const results = await svc
+            .generateSequence(project, {
+              signal,
+              projectDir: baseDir,
+              onEvent: (e) => view.onEvent(e),
+              ...runOptions(opts),
+              ...(backend ? { backend } : {}),
+              ...(queued ? { runner: queued.runner } : {}),
+            })
+            .finally(() => queued?.close());
           if (results !== null && opts.writeBack) {
             // Shots that failed keep what the file had; the run's summary says which they are.
             const { file, updatedShots } = await writeBackCreativeStudio(projectPath, results, { signal });
@@ -128,6 +143,29 @@ function addRunOptions(cmd: Command): Command {
       'wait before the first retry, doubled each time (default 2000)',
       intAtLeast('--retry-delay', 0),
     );
+}
+
+/** The coordinator of a run on the studio's queue, over the shared store and artifacts the flags name. */
+async function queuedRunner(
+  opts: QueueFlags,
+  signal: AbortSignal,
+): Promise<{ runner: NonNullable<GenerateSequenceOptions['runner']>; close: () => Promise<void> }> {
+  const [{ openQueueParts }, { runOnQueue }] = await Promise.all([
+    import('../queue-parts.js'),
+    import('../../distributed/coordinator.js'),
+  ]);
+  const parts = await openQueueParts(opts, signal);
+  return {
+    runner: (project, options) =>
+      runOnQueue(project, {
+        ...options,
+        store: parts.store,
+        artifacts: parts.artifacts,
+        queue: parts.queue,
+        ...(opts.queueName ? { queueName: opts.queueName } : {}),
+      }),
+    close: () => parts.close(),
+  };
 }
 
 /** Builds the backend for one run and closes it after (a ComfyUI backend sends its pending cancels first). */

@@ -1,0 +1,44 @@
+import { stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { ValidationError } from '../core/errors.js';
+import { ArtifactStore } from '../store/artifact-store.js';
+import { asyncRunStore, type AsyncRunStore } from '../store/async-run-store.js';
+import { SqliteRunStore } from '../store/sqlite-run-store.js';
+import { redactUrl } from './queue-handle.js';
+
+/**
+ * The shared run store a distributed run keeps its journal in: `postgres://…` (many machines), or a workspace
+ * folder / `.db` file (one machine: SQLite is shared by the processes of one host, which is what the tests and a
+ * single-box studio need).
+ */
+export async function openSharedRunStore(location: string): Promise<{ store: AsyncRunStore; label: string }> {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
+    const url = new URL(location);
+    throw new ValidationError(
+      `--store ${redactUrl(url)}: this build keeps a shared journal in a workspace folder or a .db file`,
+      [{ path: '--store', message: `unsupported scheme ${url.protocol}` }],
+    );
+  }
+  const path = resolve(location);
+  const info = await stat(path).catch(() => undefined);
+  const dbPath = info?.isDirectory() || !path.endsWith('.db') ? join(path, 'storycore.db') : path;
+  return { store: asyncRunStore(SqliteRunStore.open({ path: dbPath })), label: dbPath };
+}
+
+/** The shared artifact store: a folder every worker and the coordinator reach (local, or an NFS mount). */
+export async function openSharedArtifacts(location: string | undefined): Promise<ArtifactStore> {
+  if (location === undefined || location.trim() === '') {
+    throw new ValidationError(
+      'a queue run needs --artifacts <dir>: the folder (shared by every worker) where frames are stored',
+      [{ path: '--artifacts', message: 'missing' }],
+    );
+  }
+  const dir = resolve(location);
+  const info = await stat(dir).catch(() => undefined);
+  if (info !== undefined && !info.isDirectory()) {
+    throw new ValidationError(`--artifacts ${dir} is a file, not a folder`, [
+      { path: '--artifacts', message: 'not a folder' },
+    ]);
+  }
+  return new ArtifactStore(dir);
+}
