@@ -232,8 +232,12 @@ async function driveOnQueue(
     await follower.stop();
   }
   progress.update('export', 'export', EXPORT_PACKAGE_SHARE);
-  // The whole result from the memo and the journal, as a single process would have returned it.
-  return runPipelineBody(body, { kind: 'observe' });
+  // The whole result from the memo and the journal, as a single process would have returned it; what executed and
+  // what was reused is what the workers journaled for this run.
+  const result = await runPipelineBody(body, { kind: 'observe' });
+  const journal = await options.store.listSteps(runId);
+  const ids = (status: string): string[] => journal.filter((s) => s.status === status).map((s) => s.stepId);
+  return { ...result, executedSteps: ids('done'), reusedSteps: ids('reused') };
 }
 
 /** Moves the coordinator's progress model with a worker's step event. */

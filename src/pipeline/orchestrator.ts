@@ -201,6 +201,7 @@ export async function runPipelineWith(
       runId,
       emit,
       thresholds,
+      ...(lifecycle.executes === undefined ? {} : { executes: lifecycle.executes }),
     },
   );
   emit({
