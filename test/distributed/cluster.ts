@@ -1,0 +1,156 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, connect } from 'node:net';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import Database from 'better-sqlite3';
+import { startCli, type RunningCli } from '../helpers/cli.js';
+
+/**
+ * What the distributed suites share: a throw-away redis-server, the compiled CLI as workers and coordinators, and
+ * read-only looks into the shared journal and artifact folder.
+ */
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface RedisServer {
+  url: string;
+  port: number;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** redis-server as BullMQ needs it (noeviction, AOF), on a free loopback port, data in `dir`. */
+export async function startRedis(dir: string, port?: number): Promise<RedisServer> {
+  const p = port ?? (await freePort());
+  const child = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(p),
+      '--bind',
+      '127.0.0.1',
+      '--maxmemory-policy',
+      'noeviction',
+      '--appendonly',
+      'yes',
+      '--dir',
+      dir,
+      '--save',
+      '',
+    ],
+    { stdio: 'ignore' },
+  );
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const up = await new Promise<boolean>((resolve) => {
+      const socket = connect(p, '127.0.0.1', () => {
+        socket.end();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (up) break;
+    if (Date.now() > deadline || child.exitCode !== null)
+      throw new Error(`redis-server did not start on ${p}`);
+    await sleep(50);
+  }
+  return {
+    url: `redis://127.0.0.1:${p}`,
+    port: p,
+    child,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+export interface Shared {
+  queue: string;
+  store: string;
+  artifacts: string;
+}
+
+export function sharedArgs(shared: Shared): string[] {
+  return ['--queue', shared.queue, '--store', shared.store, '--artifacts', shared.artifacts];
+}
+
+/** `storycore worker`, resolved once it said it is ready. */
+export async function startWorker(shared: Shared, extra: string[] = []): Promise<RunningCli> {
+  const worker = startCli(
+    ['worker', ...sharedArgs(shared), '--lock-duration', '3000', '--stalled-interval', '2000', ...extra],
+    {
+      timeoutMs: 300_000,
+    },
+  );
+  const deadline = Date.now() + 30_000;
+  while (!/ready on/.test(worker.stderr())) {
+    if (worker.child.exitCode !== null) throw new Error(`worker exited: ${worker.stderr()}`);
+    if (Date.now() > deadline) throw new Error(`worker not ready: ${worker.stderr()}`);
+    await sleep(50);
+  }
+  return worker;
+}
+
+/** Stops a worker the way Ctrl-C does and waits for it. */
+export async function stopWorker(worker: RunningCli): Promise<void> {
+  if (worker.child.exitCode !== null || worker.child.signalCode !== null) return;
+  worker.child.kill('SIGINT');
+  await worker.exited;
+}
+
+export function openJournal(storeDir: string): Database.Database {
+  return new Database(join(storeDir, 'storycore.db'), { readonly: true, fileMustExist: true });
+}
+
+export interface JournalCounts {
+  runs: Array<{ id: string; project_id: string; status: string }>;
+  steps: Array<{ run_id: string; step_id: string; status: string }>;
+  executions: Array<{ run_id: string; step_id: string; outcome: string }>;
+}
+
+export function journal(storeDir: string): JournalCounts {
+  const db = openJournal(storeDir);
+  try {
+    return {
+      runs: db
+        .prepare('SELECT id, project_id, status FROM runs ORDER BY created_at')
+        .all() as JournalCounts['runs'],
+      steps: db.prepare('SELECT run_id, step_id, status FROM run_steps').all() as JournalCounts['steps'],
+      executions: db
+        .prepare('SELECT run_id, step_id, outcome FROM executions')
+        .all() as JournalCounts['executions'],
+    };
+  } finally {
+    db.close();
+  }
+}
+
+/** Every file in the content-addressed artifact folder. */
+export async function artifactFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
+      if (e.isDirectory()) await walk(join(d, e.name));
+      else out.push(e.name);
+    }
+  };
+  await walk(dir);
+  return out;
+}
+
+export async function readJson<T>(path: string): Promise<T> {
+  return JSON.parse(await readFile(path, 'utf8')) as T;
+}

@@ -1,0 +1,233 @@
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stableManifestView } from '../../src/stages/export/index.js';
+import {
+  assertCliBuilt,
+  parseJsonLines,
+  runCli,
+  tempDir,
+  testProject,
+  writeTestProject,
+  type RunningCli,
+} from '../helpers/cli.js';
+import {
+  artifactFiles,
+  journal,
+  openJournal,
+  sharedArgs,
+  startRedis,
+  startWorker,
+  stopWorker,
+  type RedisServer,
+  type Shared,
+} from './cluster.js';
+
+/**
+ * The distributed runner end to end, with real processes: a throw-away redis-server as the queue, the compiled CLI
+ * as two workers and as the coordinator (`generate --queue`), a SQLite journal and an artifact folder the processes
+ * share. The embedded run is the reference: the queue must give the same frames and the same stable manifest.
+ */
+
+let tmp: { path: string; remove: () => Promise<void> };
+let redis: RedisServer;
+let shared: Shared;
+const workers: RunningCli[] = [];
+
+beforeAll(async () => {
+  assertCliBuilt();
+  tmp = await tempDir('queue-run');
+  redis = await startRedis(tmp.path);
+  shared = {
+    queue: redis.url,
+    store: join(tmp.path, 'shared-store'),
+    artifacts: join(tmp.path, 'shared-artifacts'),
+  };
+  workers.push(await startWorker(shared), await startWorker(shared));
+});
+afterAll(async () => {
+  await Promise.all(workers.map(stopWorker));
+  await redis?.stop();
+  await tmp?.remove();
+});
+
+async function exportedFiles(outDir: string): Promise<{ dir: string; frames: Record<string, string> }> {
+  const [dir] = (await readdir(outDir, { withFileTypes: true })).filter((d) => d.isDirectory());
+  const root = join(outDir, dir!.name);
+  const frames: Record<string, string> = {};
+  for (const name of (await readdir(join(root, 'shots'))).sort()) {
+    frames[name] = createHash('sha256')
+      .update(await readFile(join(root, 'shots', name)))
+      .digest('hex');
+  }
+  return { dir: root, frames };
+}
+
+function stepsOf(runId: string): Array<{ step_id: string; status: string }> {
+  return journal(shared.store).steps.filter((s) => s.run_id === runId);
+}
+
+describe('a run on the queue', () => {
+  it('with two workers gives the frames (sha256) and the stable manifest of an embedded run', async () => {
+    const project = await writeTestProject(
+      join(tmp.path, 'p1'),
+      testProject({ id: 'queued', shots: 4, width: 160, height: 96 }),
+    );
+    const embeddedOut = join(tmp.path, 'embedded-out');
+    const embedded = await runCli(
+      ['generate', project, '-w', join(tmp.path, 'embedded-ws'), '-o', embeddedOut],
+      {
+        timeoutMs: 120_000,
+      },
+    );
+    expect(embedded.code, embedded.stderr).toBe(0);
+
+    const queuedOut = join(tmp.path, 'queued-out');
+    const queued = await runCli(
+      ['generate', project, ...sharedArgs(shared), '-w', join(tmp.path, 'coord-ws'), '-o', queuedOut],
+      { timeoutMs: 120_000 },
+    );
+    expect(queued.code, queued.stderr).toBe(0);
+    const events = parseJsonLines(queued.stdout);
+    const result = events.at(-1)!;
+    expect(result).toMatchObject({ type: 'result', success: true, executedSteps: 24, reusedSteps: 0 });
+    // The same progress view as a single process: monotonic, ending at 100, every stage completed once.
+    const progress = events.filter((e) => e.type === 'progress').map((e) => e['progress'] as number);
+    expect(progress.at(-1)).toBe(100);
+    expect(progress).toEqual([...progress].sort((a, b) => a - b));
+    expect(events.filter((e) => e.type === 'stage-completed').map((e) => e['stage'])).toEqual([
+      'grid',
+      'comfyui',
+      'promotion',
+      'qa',
+      'export',
+    ]);
+    // Both workers took jobs (the sheet job, then shots spread over the two).
+    const byWorker = new Set(
+      openJournal(shared.store)
+        .prepare("SELECT payload FROM events WHERE type = 'job-finished'")
+        .all()
+        .map((r) => (JSON.parse((r as { payload: string }).payload) as { worker: string }).worker),
+    );
+    expect(byWorker.size).toBe(2);
+
+    const a = await exportedFiles(embeddedOut);
+    const b = await exportedFiles(queuedOut);
+    expect(Object.keys(b.frames)).toHaveLength(4);
+    expect(b.frames).toEqual(a.frames);
+    const manifest = async (dir: string): Promise<unknown> =>
+      stableManifestView(JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')));
+    expect(await manifest(b.dir)).toEqual(await manifest(a.dir));
+
+    // Exactly one journal row and one execution per step; every artifact stored once (content-addressed).
+    const runId = result['runId'] as string;
+    const steps = stepsOf(runId);
+    expect(steps).toHaveLength(24);
+    expect(new Set(steps.map((s) => s.step_id)).size).toBe(24);
+    expect(steps.every((s) => s.status === 'done')).toBe(true);
+    const executions = journal(shared.store).executions.filter((e) => e.run_id === runId);
+    expect(executions.map((e) => e.outcome)).toEqual(new Array(24).fill('done'));
+    const files = await artifactFiles(shared.artifacts);
+    expect(files.filter((f) => f.includes('.tmp-'))).toEqual([]);
+    expect(new Set(files).size).toBe(files.length);
+  }, 180_000);
+
+  it('run again unchanged, executes nothing: every step of the new run is reused', async () => {
+    const before = journal(shared.store).executions.length;
+    const project = join(tmp.path, 'p1', 'project.json');
+    const again = await runCli(
+      [
+        'generate',
+        project,
+        ...sharedArgs(shared),
+        '-w',
+        join(tmp.path, 'coord-ws'),
+        '-o',
+        join(tmp.path, 'queued-out'),
+      ],
+      { timeoutMs: 120_000 },
+    );
+    expect(again.code, again.stderr).toBe(0);
+    const result = parseJsonLines(again.stdout).at(-1)!;
+    expect(result).toMatchObject({ success: true, executedSteps: 0, reusedSteps: 24 });
+    expect(journal(shared.store).executions.length).toBe(before);
+    expect(stepsOf(result['runId'] as string).every((s) => s.status === 'reused')).toBe(true);
+  }, 120_000);
+
+  it('started by two coordinators at once is one run, both follow it, every step journaled and executed once', async () => {
+    const project = await writeTestProject(
+      join(tmp.path, 'p2'),
+      testProject({ id: 'twice', shots: 3, width: 160, height: 96 }),
+    );
+    const args = (n: number): string[] => [
+      'generate',
+      project,
+      ...sharedArgs(shared),
+      '-w',
+      join(tmp.path, `coord-ws-${n}`),
+      '-o',
+      join(tmp.path, 'twice-out'),
+    ];
+    const [one, two] = await Promise.all([
+      runCli(args(1), { timeoutMs: 120_000 }),
+      runCli(args(2), { timeoutMs: 120_000 }),
+    ]);
+    expect(one.code, one.stderr).toBe(0);
+    expect(two.code, two.stderr).toBe(0);
+    const r1 = parseJsonLines(one.stdout).at(-1)!;
+    const r2 = parseJsonLines(two.stdout).at(-1)!;
+    expect(r1['runId']).toBe(r2['runId']);
+    const runId = r1['runId'] as string;
+    const { runs, executions } = journal(shared.store);
+    expect(runs.filter((r) => r.project_id === 'twice').map((r) => r.id)).toEqual([runId]);
+    const steps = stepsOf(runId);
+    expect(steps).toHaveLength(9 + 1 + 3 * 3 + 2);
+    expect(new Set(steps.map((s) => s.step_id)).size).toBe(steps.length);
+    const mine = executions.filter((e) => e.run_id === runId);
+    expect(mine).toHaveLength(steps.length);
+    expect(new Set(mine.map((e) => e.step_id)).size).toBe(steps.length);
+    expect(runs.find((r) => r.id === runId)?.status).toBe('succeeded');
+  }, 180_000);
+});
+
+describe('bad input to the queue commands', () => {
+  it('names what is wrong: a missing --artifacts, a bad URL, an unreachable queue server (without its password)', async () => {
+    const project = await writeTestProject(
+      join(tmp.path, 'p3'),
+      testProject({ id: 'bad', shots: 1, width: 160, height: 96 }),
+    );
+    const noArtifacts = await runCli(['generate', project, '--queue', redis.url, '--store', shared.store]);
+    expect(noArtifacts.code).toBe(2);
+    expect(noArtifacts.stderr).toContain('needs --artifacts <dir>');
+    const badUrl = await runCli([
+      'worker',
+      '--queue',
+      'not a url',
+      '--store',
+      shared.store,
+      '--artifacts',
+      shared.artifacts,
+    ]);
+    expect(badUrl.code).toBe(2);
+    expect(badUrl.stderr).toContain('--queue "not a url" is not a URL');
+    const down = await runCli(
+      [
+        'worker',
+        '--queue',
+        'redis://studio:s3cret@127.0.0.1:9',
+        '--store',
+        shared.store,
+        '--artifacts',
+        shared.artifacts,
+      ],
+      { timeoutMs: 30_000 },
+    );
+    expect(down.code).toBe(1);
+    expect(down.stderr).toMatch(/the queue server redis:\/\/studio:\*\*\*@127\.0\.0\.1:9\S* is unreachable/);
+    expect(down.stderr).not.toContain('s3cret');
+    const noStore = await runCli(['worker', '--queue', redis.url, '--artifacts', shared.artifacts]);
+    expect(noStore.code).toBe(2);
+    expect(noStore.stderr).toContain('with a Redis queue, --store');
+  }, 60_000);
+});
