@@ -17,6 +17,8 @@ import {
 
 export interface ComfyTarget {
   url: string;
+  /** The server assigns its own prompt ids (ComfyUI before 0.3.4x): no job can be found by an id we chose. */
+  ignoresClientPromptIds?: boolean;
   /** A job that takes a few seconds on this server. */
   slowWorkflow(tag: string): Workflow;
   cleanup(): Promise<void>;
@@ -245,6 +247,61 @@ export function runClientSuite(name: string, make: () => Promise<ComfyTarget>): 
       const r = await client.run(wf);
       const bytes = await client.download(r.outputs['2']!.images![0]!);
       expect(bytes.subarray(1, 4).toString()).toBe('PNG');
+    });
+
+    it('attaches to a job queued under the same idempotent id by a client that went away', async () => {
+      const tag = randomUUID().slice(0, 8);
+      const id = randomUUID();
+      // What a worker that died leaves behind: its job, queued under the id every worker derives for that work.
+      const posted = await fetch(`${target.url}/prompt`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ prompt: target.slowWorkflow(tag), client_id: randomUUID(), prompt_id: id }),
+      });
+      expect(posted.status).toBe(200);
+      const result = await settleWithin(
+        client.run(target.slowWorkflow(tag), { promptId: id }),
+        60_000,
+        'the attached job',
+      );
+      expect(result.outputs['3']?.images).toHaveLength(1);
+      if (target.ignoresClientPromptIds) {
+        // Nothing to find by our id: the work is queued again, and still comes back.
+        expect(result.attached).toBeUndefined();
+      } else {
+        expect(result.promptId).toBe(id);
+        expect(result.attached).toMatch(/^(queued|finished)$/);
+      }
+      await waitFor(async () => (await client.queue()).running.length === 0, 30_000, 'an idle queue');
+    }, 90_000);
+
+    it("adopts a finished job's outputs under the same id, never a failed one's", async () => {
+      const tag = randomUUID().slice(0, 8);
+      const id = randomUUID();
+      const first = await client.run(trivialWorkflow(tag), { promptId: id });
+      const again = await client.run(trivialWorkflow(tag), { promptId: id });
+      expect(again.outputs['2']?.images).toEqual(first.outputs['2']?.images);
+      if (!target.ignoresClientPromptIds) {
+        expect(first.attached).toBeUndefined();
+        expect(again).toMatchObject({ promptId: id, attached: 'finished' });
+      }
+      // A job that failed under an id is not the answer for that id: the same work runs again under a new one.
+      const name = `sc-test-${tag}.png`;
+      const failedId = randomUUID();
+      await client.uploadImage(Buffer.from('not an image at all'), name);
+      const wf: Workflow = {
+        '1': { class_type: 'LoadImage', inputs: { image: name } },
+        '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: `sc-test/${tag}` } },
+      };
+      await expect(client.run(wf, { promptId: failedId })).rejects.toBeInstanceOf(BackendFailedError);
+      const png = await sharp({ create: { width: 4, height: 2, channels: 3, background: '#3366cc' } })
+        .png()
+        .toBuffer();
+      await client.uploadImage(png, name);
+      const retried = await client.run(wf, { promptId: failedId });
+      expect(retried.promptId).not.toBe(failedId);
+      expect(retried.attached).toBeUndefined();
+      expect(retried.outputs['2']?.images).toHaveLength(1);
     });
 
     it('names the node and the exception of a runtime failure', async () => {

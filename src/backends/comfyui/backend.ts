@@ -1,6 +1,7 @@
 import { cancellationFrom, throwIfAborted } from '../../core/abort.js';
 import {
   BackendFailedError,
+  ErrorCode,
   ValidationError,
   errorMessage,
   isCancellation,
@@ -25,7 +26,8 @@ import type { ObjectInfo } from './object-info.js';
 import type { OutputFile } from './prompt-job.js';
 import { validateWorkflow } from './validate-workflow.js';
 import { fillWorkflow, findFrameNode, usesPlaceholder, workflowHash, type Workflow } from './workflow.js';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { canonicalJson } from '../../core/canonical-json.js';
 
 /**
  * The ComfyUI image backend: the user's own API-format workflow, filled per request and run on one or more ComfyUI
@@ -121,13 +123,17 @@ export class ComfyUiBackend implements ImageBackend {
       );
     }
     const label = request.label ?? request.purpose;
+    const jobId = promptIdFor(prepared.hash, request);
+    // A server that already holds this work (queued, running or done: a worker that died left it there) is
+    // preferred, so the job is attached to rather than run twice.
+    const holder = this.pool.members.length > 1 ? await this.pool.locate(jobId, signal) : undefined;
     const avoid = new Set<PoolMember>();
     const maxMoves = this.pool.members.length * 2;
     let movedFrom: PoolMember | undefined;
     for (let attempt = 0; ; attempt++) {
       let member: PoolMember;
       try {
-        member = await this.pool.acquire(signal, avoid);
+        member = await this.pool.acquire(signal, avoid, attempt === 0 ? holder : undefined);
       } catch (error) {
         if (movedFrom) this.pool.moved(movedFrom, label, undefined);
         throw error;
@@ -138,7 +144,7 @@ export class ComfyUiBackend implements ImageBackend {
       const attemptSignal = signal ? AbortSignal.any([signal, member.downSignal]) : member.downSignal;
       let promptId: string | undefined;
       try {
-        const image = await this.runOn(member, prepared, request, options, attemptSignal, (id) => {
+        const image = await this.runOn(member, prepared, request, options, attemptSignal, jobId, (id) => {
           if (promptId) member.promptIds.delete(promptId);
           promptId = id;
           member.promptIds.add(id);
@@ -177,6 +183,7 @@ export class ComfyUiBackend implements ImageBackend {
     request: GenerationRequest,
     options: GenerateOptions,
     signal: AbortSignal,
+    jobId: string | undefined,
     onSubmitted: (promptId: string) => void,
   ): Promise<GeneratedImage> {
     const { onProgress } = options;
@@ -205,6 +212,7 @@ export class ComfyUiBackend implements ImageBackend {
     const result = await client.run(workflow, {
       signal,
       onSubmitted,
+      ...(jobId === undefined ? {} : { promptId: jobId }),
       ...(onProgress ? { onProgress } : {}),
       ...(options.onPreview
         ? { onPreview: (p) => options.onPreview!({ format: p.format, bytes: p.bytes }) }
@@ -217,7 +225,16 @@ export class ComfyUiBackend implements ImageBackend {
         { details: { server: client.url, promptId: result.promptId, nodeId: prepared.frameNode } },
       );
     }
-    const bytes = await client.download(file, signal);
+    let bytes: Buffer;
+    try {
+      bytes = await client.download(file, signal);
+    } catch (error) {
+      // The finished job we attached to had its files removed from the server's output folder since: run the
+      // work again under a fresh id.
+      if (result.attached !== 'finished' || !isStoryCoreError(error) || error.code !== ErrorCode.NOT_FOUND)
+        throw error;
+      return this.runOn(member, prepared, request, options, signal, undefined, onSubmitted);
+    }
     const raster = await toRequestedSize(await decodeOutput(bytes, file, client.url), request, signal);
     onProgress?.({ fraction: 1, message: 'done' });
     return {
@@ -233,6 +250,7 @@ export class ComfyUiBackend implements ImageBackend {
         workflowSha256: prepared.hash,
         output: file,
         cached: result.cachedNodes.length > 0 && result.cachedNodes.length >= Object.keys(workflow).length,
+        ...(result.attached ? { attached: result.attached } : {}),
         ...(result.resubmissions > 0 ? { resubmissions: result.resubmissions } : {}),
       },
     };
@@ -405,4 +423,31 @@ export async function createComfyUiBackend(options: ComfyUiBackendOptions): Prom
 function summarizeIssues(issues: readonly ValidationIssue[]): string {
   const first = issues[0]!.message;
   return issues.length === 1 ? first : `${first} (and ${issues.length - 1} more problem(s))`;
+}
+
+/**
+ * The ComfyUI prompt id of a request: derived from everything the job computes (the workflow's hash and the
+ * request's values), never from the process or the server, so every worker that runs the same step asks for the same
+ * id and finds a job another worker left on the server. Formatted as a lowercase hyphenated UUID (version 8, the
+ * RFC 9562 custom layout), which servers that check ids demand.
+ */
+export function promptIdFor(workflowSha256: string, request: GenerationRequest): string {
+  const hex = createHash('sha256')
+    .update(
+      canonicalJson({
+        v: 1,
+        workflow: workflowSha256,
+        purpose: request.purpose,
+        prompt: request.prompt,
+        negativePrompt: request.negativePrompt ?? '',
+        seed: request.seed,
+        width: request.width,
+        height: request.height,
+        reference: request.reference?.sha256 ?? null,
+        label: request.label ?? '',
+      }),
+    )
+    .digest('hex');
+  const variant = ((parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }

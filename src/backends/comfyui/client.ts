@@ -53,10 +53,23 @@ export interface RunPromptOptions {
    * the job from a server that comes back after the job was moved elsewhere.
    */
   onSubmitted?: (promptId: string) => void;
+  /**
+   * An idempotency key: a lowercase hyphenated UUID derived from what the job computes (see `promptIdFor`). A job
+   * this server already has under it — queued, running, or finished successfully — is attached to instead of
+   * queued again, which is how a worker taking over another's stalled step finds that worker's job (and how a
+   * retry after a timeout does not queue the same work twice). Without it, each run queues a new job.
+   */
+  promptId?: string;
 }
+
+/** Where a job stands on one server, read from `/queue` then `/history` (in that order: never falsely lost). */
+export type JobLocation =
+  { state: 'running' | 'pending' } | { state: 'finished'; entry: HistoryEntry } | undefined;
 
 export interface PromptResult {
   promptId: string;
+  /** Set when the job was an earlier submission of the same work (`RunPromptOptions.promptId`). */
+  attached?: 'queued' | 'finished';
   outputs: NodeOutputs;
   /** Nodes the server served from its cache. */
   cachedNodes: string[];
@@ -217,6 +230,7 @@ export class ComfyUiClient {
     const { signal } = options;
     if (signal?.aborted) throw cancellationFrom(signal);
     const job = new PromptJob(workflow, options.onProgress, options.onPreview);
+    job.idempotentId = options.promptId;
     const onSubmitted = options.onSubmitted;
     this.socket.acquire();
     let settled = false;
@@ -264,6 +278,7 @@ export class ComfyUiClient {
             outputs,
             cachedNodes: [...job.cached],
             resubmissions: job.resubmissions,
+            ...(job.attached ? { attached: job.attached } : {}),
           });
         job.fail = (error) => finish(error);
         this.submit(job, signal, onSubmitted)
@@ -313,12 +328,55 @@ export class ComfyUiClient {
     void p.finally(() => this.cancels.delete(p));
   }
 
+  /** Where the job `promptId` stands on this server, or undefined when the server does not know it. */
+  async locate(promptId: string, signal?: AbortSignal): Promise<JobLocation> {
+    const { running, pending } = await this.queue(signal);
+    if (running.includes(promptId)) return { state: 'running' };
+    if (pending.includes(promptId)) return { state: 'pending' };
+    const entry = await this.history(promptId, signal);
+    return entry ? { state: 'finished', entry } : undefined;
+  }
+
+  /**
+   * Attaches the job to an earlier submission of the same work under its idempotent id, when the server has one
+   * that is queued, running or finished successfully. A failed or interrupted one is not adopted: the work is
+   * queued again under a fresh id (a server keeps an id's history, and newer builds refuse a duplicate id).
+   */
+  private async attach(
+    job: PromptJob,
+    id: string,
+    signal: AbortSignal | undefined,
+    onSubmitted?: (promptId: string) => void,
+  ): Promise<boolean> {
+    const where = await this.locate(id, signal);
+    if (where === undefined) return false;
+    if (where.state === 'finished' && !succeeded(where.entry)) {
+      job.idempotentId = undefined;
+      return false;
+    }
+    this.jobs.set(id, job);
+    job.promptId = id;
+    job.attached = where.state === 'finished' ? 'finished' : 'queued';
+    if (job.state === 'submitting') job.state = 'queued';
+    onSubmitted?.(id);
+    const early = this.unclaimed.get(id);
+    this.unclaimed.delete(id);
+    for (const m of early?.messages ?? []) this.route(m);
+    // Its events go to the socket of the client that queued it (gone, if that worker died): the watchdog follows
+    // it, at the fast poll interval (see watch).
+    if (where.state === 'finished') this.settleFromHistory(job, where.entry);
+    return true;
+  }
+
   private async submit(
     job: PromptJob,
     signal: AbortSignal | undefined,
     onSubmitted?: (promptId: string) => void,
   ): Promise<void> {
-    const localId = randomUUID();
+    const wanted = job.resubmissions === 0 ? job.idempotentId : undefined;
+    if (wanted !== undefined && (await this.attach(job, wanted, signal, onSubmitted))) return;
+    // attach() drops the idempotent id when the server holds a failed job under it.
+    const localId = (job.resubmissions === 0 ? job.idempotentId : undefined) ?? randomUUID();
     this.jobs.set(localId, job);
     job.promptId = localId;
     let answer: { prompt_id?: string; node_errors?: Record<string, unknown> };
@@ -329,6 +387,11 @@ export class ComfyUiClient {
       });
     } catch (error) {
       this.jobs.delete(localId);
+      // Another process queued the same work under the same id between our look and our POST (newer builds
+      // answer a duplicate id with 409): attach to it.
+      if (wanted !== undefined && httpStatusOf(error) === 409) {
+        if (await this.attach(job, wanted, signal, onSubmitted)) return;
+      }
       throw error;
     }
     const serverId = typeof answer.prompt_id === 'string' ? answer.prompt_id : localId;
@@ -362,7 +425,9 @@ export class ComfyUiClient {
   ): Promise<void> {
     let unreachableSince: number | undefined;
     while (!stop.aborted) {
-      await job.waitForPoll(this.socket.isOpen ? this.opts.watchdogIntervalMs : this.opts.pollIntervalMs);
+      // An attached job's events go to the socket of the client that queued it: poll it as if ours were down.
+      const fast = !this.socket.isOpen || job.attached !== undefined;
+      await job.waitForPoll(fast ? this.opts.pollIntervalMs : this.opts.watchdogIntervalMs);
       if (stop.aborted) return;
       const id = job.promptId!;
       try {
@@ -533,4 +598,17 @@ export class ComfyUiClient {
   private wakeAll(): void {
     for (const job of new Set(this.jobs.values())) job.wake();
   }
+}
+
+/** A history entry of a job that finished without error (its outputs can be taken as the job's). */
+function succeeded(entry: HistoryEntry): boolean {
+  const status = entry.status;
+  if (!status) return true;
+  if (status.status_str === 'error' || status.completed === false) return false;
+  return !(status.messages ?? []).some((m) => m[0] === 'execution_error' || m[0] === 'execution_interrupted');
+}
+
+function httpStatusOf(error: unknown): number | undefined {
+  const status = isStoryCoreError(error) ? error.details['status'] : undefined;
+  return typeof status === 'number' ? status : undefined;
 }

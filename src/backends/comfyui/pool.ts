@@ -137,11 +137,18 @@ export class ServerPool {
    * while every live server is full; while none is up, waits at most what is left of the outage allowance, then
    * rejects with a BackendUnreachableError that names every server and why.
    */
-  async acquire(signal: AbortSignal | undefined, avoid: ReadonlySet<PoolMember>): Promise<PoolMember> {
+  async acquire(
+    signal: AbortSignal | undefined,
+    avoid: ReadonlySet<PoolMember>,
+    prefer?: PoolMember,
+  ): Promise<PoolMember> {
     for (;;) {
       if (signal?.aborted) throw cancellationFrom(signal);
       if (this.closed) throw new BackendUnreachableError('the ComfyUI pool is closed');
-      const member = this.pick(avoid);
+      const member =
+        prefer && prefer.state === 'up' && !avoid.has(prefer) && prefer.inFlight < this.perServer
+          ? prefer
+          : this.pick(avoid);
       if (member) {
         member.inFlight++;
         this.changed();
@@ -156,6 +163,25 @@ export class ServerPool {
       }
       await this.waitForChange(signal, waitMs);
     }
+  }
+
+  /**
+   * The live server that holds the job `promptId` (queued, running or finished), if one answers within a second;
+   * servers that fail to answer are simply not it.
+   */
+  async locate(promptId: string, signal?: AbortSignal): Promise<PoolMember | undefined> {
+    const live = this.members.filter((m) => m.state === 'up');
+    const timeout = AbortSignal.timeout(1000);
+    const lookSignal = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    const found = await Promise.all(
+      live.map((m) =>
+        m.client.locate(promptId, lookSignal).then(
+          (where) => (where ? m : undefined),
+          () => undefined,
+        ),
+      ),
+    );
+    return found.find((m) => m !== undefined);
   }
 
   release(member: PoolMember): void {

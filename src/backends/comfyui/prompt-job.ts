@@ -27,6 +27,13 @@ export class PromptJob {
   /** The id the server knows this job by (after a resubmission, the new one). */
   promptId: string | undefined;
   resubmissions = 0;
+  /**
+   * The id to queue the job under the first time (derived from what the job computes): a job already queued,
+   * running or finished under it is attached to instead of queued again. Resubmissions use fresh ids.
+   */
+  idempotentId: string | undefined;
+  /** How the job was attached to an earlier submission of the same work, if it was. */
+  attached: 'queued' | 'finished' | undefined;
   /** When the server started executing it (queue wait excluded): the job timeout counts from here. */
   startedAt: number | undefined;
   executionError: Record<string, unknown> | undefined;
