@@ -15,6 +15,7 @@ export type {
   GenerationResults,
   SequenceGenerationServiceOptions,
   PipelineOptions,
+  StepOptions,
   PipelineResult,
   ShotOutcome,
   ShotFailure,

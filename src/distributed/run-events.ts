@@ -16,6 +16,8 @@ export interface JobFinishedEvent {
   shotId?: string;
   /** The worker (host:pid) that ran it. */
   worker: string;
+  /** When the worker took the job (ISO 8601): with the event's own time, what the queue's overhead is measured from. */
+  startedAt: string;
   ok: boolean;
   error?: ErrorInfo;
 }

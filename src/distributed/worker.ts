@@ -80,6 +80,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
   const processor = async (job: Job<JobData>, token?: string, jobSignal?: AbortSignal): Promise<unknown> => {
     const { store } = options;
     const data = job.data;
+    const startedAt = new Date().toISOString();
     const run = await store.getRun(data.runId);
     if (run === undefined) throw new UnrecoverableError(`run ${data.runId} is not in the store`);
     if (run.status === 'cancelled') return { skipped: 'cancelled' };
@@ -127,6 +128,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
       scope: data.scope,
       ...(data.scope === 'shot' ? { shotId: data.shotId } : {}),
       worker: name,
+      startedAt,
       ok,
       ...(error ? { error } : {}),
     });

@@ -1,5 +1,11 @@
 export { runPipeline } from './orchestrator.js';
-export type { PipelineOptions, PipelineResult, ShotFailure, ShotOutcome } from './orchestrator.js';
+export type {
+  PipelineOptions,
+  PipelineResult,
+  ShotFailure,
+  ShotOutcome,
+  StepOptions,
+} from './orchestrator.js';
 export { SequenceGenerationService, sequenceGenerationService } from './sequence-generation-service.js';
 export type {
   GenerateSequenceOptions,
