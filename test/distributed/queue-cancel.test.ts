@@ -1,0 +1,155 @@
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Queue } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  REPO_ROOT,
+  assertCliBuilt,
+  startCli,
+  tempDir,
+  testProject,
+  writeTestProject,
+  type RunningCli,
+} from '../helpers/cli.js';
+import { startComfyDouble, type ComfyDouble } from '../support/comfyui-double/index.js';
+import {
+  journal,
+  sharedArgs,
+  startRedis,
+  startWorker,
+  stopWorker,
+  type RedisServer,
+  type Shared,
+} from './cluster.js';
+
+/**
+ * Ctrl-C on `generate --queue`: the run's waiting jobs leave the queue, the run is marked cancelled, and the worker
+ * running one of its shots stops it (it polls the run's status) instead of finishing the whole run for nobody; a
+ * Redis restart mid-run loses nothing: the run completes once the queue is back.
+ */
+
+const CKPT = 'sd_xl_base_1.0.safetensors';
+let tmp: { path: string; remove: () => Promise<void> };
+let redis: RedisServer;
+let double: ComfyDouble;
+let shared: Shared;
+const workers: RunningCli[] = [];
+
+beforeAll(async () => {
+  assertCliBuilt();
+  tmp = await tempDir('queue-cancel');
+  redis = await startRedis(tmp.path);
+  double = await startComfyDouble({ models: { checkpoints: [CKPT] }, samplerStepMs: 100, previews: false });
+  shared = { queue: redis.url, store: join(tmp.path, 'store'), artifacts: join(tmp.path, 'artifacts') };
+});
+afterAll(async () => {
+  await Promise.all(workers.map(stopWorker));
+  await double?.close();
+  await redis?.stop();
+  await tmp?.remove();
+});
+
+const backendArgs = (): string[] => [
+  '--comfyui',
+  double.url,
+  '--workflow',
+  join(REPO_ROOT, 'examples/workflows/sdxl-text-to-image.json'),
+  '--panel-workflow',
+  join(REPO_ROOT, 'examples/workflows/demo-model-free.json'),
+];
+
+const shotsOnDouble = (): number =>
+  double.submitted.filter((s) =>
+    Object.values(s.prompt).some((node) => (node as { class_type?: string }).class_type === 'KSampler'),
+  ).length;
+
+async function until(what: string, check: () => boolean, ms = 120_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+describe('a run on the queue', () => {
+  it('cancelled with Ctrl-C: waiting jobs removed, the run cancelled, the active shot stopped on its worker', async () => {
+    workers.push(await startWorker(shared, [...backendArgs(), '--concurrency', '1']));
+    const project = await writeTestProject(join(tmp.path, 'c'), {
+      ...testProject({ id: 'cancelled', shots: 6, width: 160, height: 96 }),
+      qa: { regenerateBudget: 0 },
+    });
+    const coordinator = startCli(
+      [
+        'generate',
+        project,
+        ...sharedArgs(shared),
+        ...backendArgs(),
+        '-w',
+        join(tmp.path, 'coord'),
+        '-o',
+        join(tmp.path, 'out'),
+      ],
+      { timeoutMs: 120_000 },
+    );
+    await until('a shot on the double', () => shotsOnDouble() > 0);
+    coordinator.child.kill('SIGINT');
+    const exit = await coordinator.exited;
+    expect(exit.code, coordinator.stderr()).toBe(130);
+    const run = journal(shared.store).runs.find((r) => r.project_id === 'cancelled');
+    expect(run?.status).toBe('cancelled');
+    const queue = new Queue('storycore', { connection: { host: '127.0.0.1', port: redis.port } });
+    try {
+      const counts = await queue.getJobCounts('waiting', 'prioritized', 'delayed', 'waiting-children');
+      expect(counts).toEqual({ waiting: 0, prioritized: 0, delayed: 0, 'waiting-children': 0 });
+      // The one shot that was running stops within the status poll (1 s), and nothing else starts.
+      let active = await queue.getActiveCount();
+      for (let i = 0; i < 100 && active > 0; i++) {
+        await sleep(100);
+        active = await queue.getActiveCount();
+      }
+      expect(active).toBe(0);
+    } finally {
+      await queue.close();
+    }
+    const submittedAfter = shotsOnDouble();
+    await sleep(3000);
+    expect(shotsOnDouble()).toBe(submittedAfter);
+    expect(submittedAfter).toBeLessThan(6);
+  }, 180_000);
+
+  it('survives kill -9 and a restart of redis mid-run: the run completes, every step journaled once', async () => {
+    if (workers.length === 0)
+      workers.push(await startWorker(shared, [...backendArgs(), '--concurrency', '1']));
+    const project = await writeTestProject(join(tmp.path, 'r'), {
+      ...testProject({ id: 'redis-restart', shots: 4, width: 160, height: 96 }),
+      qa: { regenerateBudget: 0 },
+    });
+    const before = shotsOnDouble();
+    const coordinator = startCli(
+      [
+        'generate',
+        project,
+        ...sharedArgs(shared),
+        ...backendArgs(),
+        '-w',
+        join(tmp.path, 'coord'),
+        '-o',
+        join(tmp.path, 'out'),
+      ],
+      { timeoutMs: 180_000 },
+    );
+    await until('a shot on the double', () => shotsOnDouble() > before);
+    const port = redis.port;
+    await redis.stop();
+    await sleep(1000);
+    redis = await startRedis(tmp.path, port);
+    const exit = await coordinator.exited;
+    expect(exit.code, coordinator.stderr()).toBe(0);
+    const run = journal(shared.store).runs.find((r) => r.project_id === 'redis-restart')!;
+    expect(run.status).toBe('succeeded');
+    const steps = journal(shared.store).steps.filter((s) => s.run_id === run.id);
+    expect(steps).toHaveLength(9 + 1 + 4 * 3 + 2);
+    expect(new Set(steps.map((s) => s.step_id)).size).toBe(steps.length);
+    expect(steps.every((s) => s.status === 'done')).toBe(true);
+  }, 240_000);
+});
