@@ -65,6 +65,11 @@ export async function runOnQueue(project: Project, options: QueuedRunOptions): P
   };
   const queue = options.queue.queue(queueName);
   const flow = options.queue.flowProducer();
+  // The queue's server may restart mid-run: its connections reconnect; an unheard 'error' event would end the
+  // process instead. What the run needs is in the store's event log, which it keeps following meanwhile.
+  const quiet = (): void => undefined;
+  queue.on('error', quiet);
+  flow.on('error', quiet);
   try {
     return await runPipelineWith(project, options, {
       executes: () => false,
@@ -223,8 +228,8 @@ async function driveOnQueue(
     await follower.poll();
   } catch (error) {
     if (outer.aborted) {
-      // Waiting jobs go; active ones stop when their workers see the run cancelled (the lifecycle sets it).
-      await Promise.allSettled(enqueued.map((id) => queue.remove(id, { removeChildren: true })));
+      await options.store.setRunStatus(runId, 'cancelled').catch(() => undefined);
+      await removeWaiting(queue, enqueued);
       throw cancellationFrom(outer);
     }
     throw error;
@@ -238,6 +243,23 @@ async function driveOnQueue(
   const journal = await options.store.listSteps(runId);
   const ids = (status: string): string[] => journal.filter((s) => s.status === status).map((s) => s.stepId);
   return { ...result, executedSteps: ids('done'), reusedSteps: ids('reused') };
+}
+
+/**
+ * A cancel: the run's waiting jobs leave the queue. Its active jobs stop on their workers, which see the run
+ * cancelled within a second and fail them without retry; the finish job, the parent of a shot that was active, can
+ * be removed only after that, so this looks again for a few seconds.
+ */
+async function removeWaiting(queue: Queue, ids: readonly string[]): Promise<void> {
+  const removable = new Set(['waiting', 'delayed', 'prioritized', 'waiting-children', 'wait', 'paused']);
+  let left = [...ids];
+  const deadline = Date.now() + 5000;
+  while (left.length > 0 && Date.now() < deadline) {
+    const states = await Promise.all(left.map((id) => queue.getJobState(id).catch(() => 'unknown')));
+    await Promise.allSettled(left.filter((_, i) => removable.has(states[i]!)).map((id) => queue.remove(id)));
+    left = left.filter((_, i) => removable.has(states[i]!) || states[i] === 'active');
+    if (left.length > 0) await sleep(250);
+  }
 }
 
 /** Moves the coordinator's progress model with a worker's step event. */

@@ -174,7 +174,12 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
       return { ok: failure === undefined };
     } catch (error) {
       await sink.flush();
-      if (controller.signal.aborted && isCancellation(error)) throw error;
+      if (controller.signal.aborted && isCancellation(error)) {
+        // The run was cancelled (not this worker stopping): the job is over, not to be retried.
+        if ((await store.getRun(run.id).catch(() => undefined))?.status === 'cancelled')
+          throw new UnrecoverableError(`run ${run.id} was cancelled`);
+        throw error;
+      }
       const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       log(
         `job ${job.id} (${describe(data)}) failed${lastAttempt ? '' : ', will be retried'}: ${errorMessage(error)}`,
