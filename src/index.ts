@@ -200,16 +200,20 @@ export type {
   FfmpegMissing,
 } from './stages/animatic/index.js';
 
-// The embedded run store.
+// The run stores: embedded (SQLite) and shared (PostgreSQL), and the async seam both serve.
 export {
   openWorkspaceStore,
   SqliteRunStore,
+  PostgresRunStore,
+  asyncRunStore,
   ArtifactStore,
   collectGarbage,
   DEFAULT_LEASE,
 } from './store/index.js';
 export type {
   RunStore,
+  AsyncRunStore,
+  PostgresRunStoreOptions,
   RunRecord,
   StepRecord,
   WorkspaceStore,

@@ -26,7 +26,7 @@ const UPSERT_MEMO = `
 
 /**
  * The journal row of (run, step), written unless it would overwrite the step's result: a 'done' row with the same
- * inputs stays when the execution being journaled (`@executionStartedAt`) started before that row finished — it
+ * inputs stays when the execution being journaled (`@executionStartedAt`) started before that row finished (or in its millisecond) — it
  * ran alongside the one that finished first (a stalled job taken over while its first worker still ran), so it is
  * a duplicate. A start never downgrades a 'done' row. An execution that started after the step was done
  * (`--fresh`, or the memo's artifacts had gone) replaces it. The PostgreSQL store keeps the same rule.
@@ -41,7 +41,7 @@ const UPSERT_JOURNAL = `
     attempts = excluded.attempts, duration_ms = excluded.duration_ms, started_at = excluded.started_at,
     finished_at = excluded.finished_at, error = excluded.error, source_run_id = excluded.source_run_id
   WHERE NOT (run_steps.status = 'done' AND run_steps.input_hash = excluded.input_hash
-             AND (@executionStartedAt IS NULL OR run_steps.finished_at > @executionStartedAt))`;
+             AND (@executionStartedAt IS NULL OR run_steps.finished_at >= @executionStartedAt))`;
 
 interface JournalRow {
   runId: string;

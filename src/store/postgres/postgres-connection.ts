@@ -148,6 +148,9 @@ export class PostgresConnection {
     let broken: unknown;
     try {
       client = await this.#pool.connect();
+      // A checked-out client has no 'error' listener of the pool's: a server dying mid-transaction would emit an
+      // unhandled 'error' (and crash the process) besides failing the query, which is what reports it here.
+      client.on('error', ignore);
       // One round trip: BEGIN and the clock together (the simple protocol takes several statements).
       const results = (await client.query(
         'BEGIN; SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now',
@@ -166,6 +169,7 @@ export class PostgresConnection {
       }
       throw storeErrorFromPg(error, operation, this.place);
     } finally {
+      client?.removeListener('error', ignore);
       client?.release(broken === undefined ? undefined : true);
     }
   }
@@ -199,6 +203,8 @@ export class PostgresConnection {
     }
   }
 }
+
+function ignore(): void {}
 
 function sqlOn(queryable: pg.Pool | pg.PoolClient): Sql {
   return {

@@ -20,7 +20,7 @@ const EXECUTION_FILTER =
 
 /**
  * The journal row of (run, step), written unless it would overwrite the step's result: a 'done' row with the same
- * inputs stays when `$13` (when the execution being journaled started) is earlier than the row's finish — that
+ * inputs stays when `$13` (when the execution being journaled started) is not later than the row's finish — that
  * execution ran alongside the one that finished first (a stalled job taken over while its first worker still
  * ran), so it is a duplicate. A start never downgrades a 'done' row (`$13` NULL). An execution that started after
  * the step was done (`--fresh`, or the memo's artifacts had gone) replaces it.
@@ -35,7 +35,7 @@ const UPSERT_JOURNAL = `
     started_at = excluded.started_at, finished_at = excluded.finished_at, error = excluded.error,
     source_run_id = excluded.source_run_id
   WHERE NOT (run_steps.status = 'done' AND run_steps.input_hash = excluded.input_hash
-             AND ($13::text IS NULL OR run_steps.finished_at > $13::text))
+             AND ($13::text IS NULL OR run_steps.finished_at >= $13::text))
   RETURNING *`;
 
 const UPSERT_MEMO = `
