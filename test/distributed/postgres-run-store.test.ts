@@ -1,7 +1,9 @@
+import { createServer } from 'node:net';
+import type { Socket } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classifyError } from '../../src/core/error-classify.js';
-import { StoreError, ValidationError, isStoryCoreError } from '../../src/core/errors.js';
+import { CancelledError, StoreError, ValidationError, isStoryCoreError } from '../../src/core/errors.js';
 import { PostgresRunStore } from '../../src/store/index.js';
 import type { PostgresRunStoreOptions } from '../../src/store/index.js';
 import { describeRunStoreContract, done, project } from '../helpers/run-store-contract.js';
@@ -169,6 +171,31 @@ describe('PostgresRunStore errors', () => {
     expect(String(error)).toMatch(/127\.0\.0\.1:1\/db .*connection refused/);
     expect(classifyError(error)).toMatchObject({ retryable: true, code: 'store' });
     expect(everythingSaid(error)).not.toContain('secret-pw-9');
+  });
+});
+
+describe('opening PostgresRunStore takes a signal', () => {
+  it('settles at once with a CancelledError when aborted while the server accepts and never answers', async () => {
+    const sockets: Socket[] = [];
+    const deaf = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => deaf.listen(0, '127.0.0.1', resolve));
+    const { port } = deaf.address() as { port: number };
+    const controller = new AbortController();
+    const opening = PostgresRunStore.open(`postgres://u:pw@127.0.0.1:${port}/db`, {
+      signal: controller.signal,
+      connectTimeoutMs: 60_000,
+    }).catch((e: unknown) => e);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const abortedAt = Date.now();
+    controller.abort();
+    const error = await opening;
+    expect(error).toBeInstanceOf(CancelledError);
+    expect(Date.now() - abortedAt).toBeLessThan(1000);
+    await expect(PostgresRunStore.open(server.url, { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(
+      CancelledError,
+    );
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => deaf.close(resolve));
   });
 });
 

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import type pg from 'pg';
-import { cancellationFrom } from '../../core/abort.js';
+import { cancellationFrom, throwIfAborted } from '../../core/abort.js';
 import { NotFoundError, StoreError, ValidationError } from '../../core/errors.js';
 import { pidNamespace } from '../../core/process-liveness.js';
 import { runFromRow } from '../rows.js';
@@ -54,7 +54,7 @@ export class PostgresConnection {
       );
     }
     const place = placeOf(url, schema);
-    options.signal?.throwIfAborted();
+    throwIfAborted(options.signal);
     // Loaded here, not at the top: `storycore --version` and every embedded run never pay for the driver.
     const { default: driver } = await import('pg');
     const pool = new driver.Pool({
@@ -77,18 +77,22 @@ export class PostgresConnection {
     // would crash the process. The pool discards that connection and the next call opens a fresh one.
     pool.on('error', () => {});
     const connection = new PostgresConnection(pool, place);
-    const abort = (): void => void pool.end().catch(() => {});
-    options.signal?.addEventListener('abort', abort, { once: true });
+    // pg takes no AbortSignal: an abort settles the open at once (a server that accepts and never answers would
+    // otherwise hold it for connectTimeoutMs) and ends the pool behind it.
+    const { signal } = options;
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(cancellationFrom(signal as AbortSignal));
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
     try {
-      await connection.#migrate(schema);
-      options.signal?.throwIfAborted();
+      await Promise.race([connection.#migrate(schema), aborted]);
       return connection;
     } catch (error) {
-      await pool.end().catch(() => {});
-      if (options.signal?.aborted) throw cancellationFrom(options.signal);
+      void pool.end().catch(() => {});
       throw storeErrorFromPg(error, 'open', place);
     } finally {
-      options.signal?.removeEventListener('abort', abort);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
     }
   }
 
