@@ -201,16 +201,20 @@ export type {
   FfmpegMissing,
 } from './stages/animatic/index.js';
 
-// The embedded run store.
+// The run stores: embedded (SQLite) and shared (PostgreSQL), and the async seam both serve.
 export {
   openWorkspaceStore,
   SqliteRunStore,
+  PostgresRunStore,
+  asyncRunStore,
   ArtifactStore,
   collectGarbage,
   DEFAULT_LEASE,
 } from './store/index.js';
 export type {
   RunStore,
+  AsyncRunStore,
+  PostgresRunStoreOptions,
   RunRecord,
   StepRecord,
   WorkspaceStore,
@@ -317,7 +321,3 @@ export type {
   StudioResults,
   FrameResult,
 } from './server/index.js';
-
-// The run store seam as a shared store needs it (every call a promise); the embedded store lifted into it.
-export { asyncRunStore } from './store/async-run-store.js';
-export type { AsyncRunStore } from './store/async-run-store.js';

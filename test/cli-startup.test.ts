@@ -30,11 +30,14 @@ afterEach(async () => {
 });
 
 /** Runs `storycore <args>` and returns the modules it resolved: package names, and repo files as `src/...`. */
-async function modulesLoadedBy(args: string[]): Promise<{ packages: Set<string>; files: Set<string> }> {
+async function modulesLoadedBy(
+  args: string[],
+  entry = ENTRY,
+): Promise<{ packages: Set<string>; files: Set<string> }> {
   const log = join(tmp.path, `imports-${++runs}.log`);
   await run(
     process.execPath,
-    ['--import', 'tsx', '--import', RECORDER, '--input-type=module', '-e', ENTRY, '--', ...args],
+    ['--import', 'tsx', '--import', RECORDER, '--input-type=module', '-e', entry, '--', ...args],
     { cwd: REPO_ROOT, env: { ...process.env, STORYCORE_IMPORT_LOG: log }, timeout: 60_000 },
   );
   const packages = new Set<string>();
@@ -49,11 +52,11 @@ async function modulesLoadedBy(args: string[]): Promise<{ packages: Set<string>;
   return { packages, files };
 }
 
-const HEAVY = ['sharp', 'zod', 'better-sqlite3', 'yazl', 'cli-progress'];
+const HEAVY = ['sharp', 'zod', 'better-sqlite3', 'yazl', 'cli-progress', 'pg'];
 
 describe('storycore start-up loads only what a command uses', () => {
   it.each([['--version'], ['--help']])(
-    '`storycore %s` loads commander and none of sharp, zod, better-sqlite3, yazl, cli-progress or the pipeline',
+    '`storycore %s` loads commander and none of sharp, zod, better-sqlite3, yazl, cli-progress, pg or the pipeline',
     async (flag) => {
       const { packages, files } = await modulesLoadedBy([flag]);
       // The recorder saw the CLI itself, so an empty log cannot pass for a light one.
@@ -74,11 +77,22 @@ describe('storycore start-up loads only what a command uses', () => {
     expect(packages).not.toContain('better-sqlite3');
   });
 
+  it('importing the library names PostgresRunStore without loading the PostgreSQL driver', async () => {
+    const index = join(REPO_ROOT, 'src', 'index.ts');
+    const { packages, files } = await modulesLoadedBy(
+      [],
+      `const lib = await import(${JSON.stringify(index)}); if (typeof lib.PostgresRunStore.open !== 'function') process.exit(1);`,
+    );
+    expect(files).toContain('src/store/postgres/postgres-run-store.ts');
+    expect(packages).not.toContain('pg');
+  });
+
   it('an unchanged rerun reuses every step without loading sharp (the first run did load it)', async () => {
     const project = await writeTestProject(tmp.path, testProject({ shots: 2, width: 128, height: 72 }));
     const args = ['generate', project, '-w', join(tmp.path, 'ws'), '-o', join(tmp.path, 'out'), '--json'];
     const first = await modulesLoadedBy(args);
     expect(first.packages).toContain('sharp');
+    expect(first.packages).not.toContain('pg');
     const rerun = await modulesLoadedBy(args);
     expect(rerun.packages).toContain('better-sqlite3');
     expect(rerun.packages).not.toContain('sharp');

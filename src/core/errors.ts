@@ -156,10 +156,14 @@ export class ExportFailedError extends StoryCoreError {
   }
 }
 
+/**
+ * The run store failed. Not retryable by default (a corrupt file, a full disk); a networked store whose server
+ * is unreachable or restarting says `retryable: true`, so a step's retry waits for it to come back.
+ */
 export class StoreError extends StoryCoreError {
   override name = 'StoreError';
-  constructor(message: string, options: StoryCoreErrorOptions = {}) {
-    super(ErrorCode.STORE, message, false, options);
+  constructor(message: string, options: StoryCoreErrorOptions & { retryable?: boolean } = {}) {
+    super(ErrorCode.STORE, message, options.retryable ?? false, options);
   }
 }
 

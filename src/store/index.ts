@@ -25,6 +25,11 @@ export type {
 } from './run-store.js';
 export { DEFAULT_LEASE, RUN_STATUSES, TERMINAL_RUN_STATUSES } from './run-store.js';
 export { SqliteRunStore } from './sqlite-run-store.js';
+export { asyncRunStore } from './async-run-store.js';
+export type { AsyncRunStore } from './async-run-store.js';
+// The class only: `pg` itself is imported when a store is opened, so nothing else pays for the driver.
+export { PostgresRunStore } from './postgres/index.js';
+export type { PostgresRunStoreOptions } from './postgres/index.js';
 export { isProcessAlive } from '../core/process-liveness.js';
 export type { SqliteRunStoreOptions } from './sqlite-run-store.js';
 export { ArtifactStore, assertSha256, sha256Hex } from './artifact-store.js';

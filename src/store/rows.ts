@@ -1,3 +1,4 @@
+import { ValidationError } from '../core/errors.js';
 import type {
   EventRecord,
   ExecutionOutcome,
@@ -9,7 +10,7 @@ import type {
   StoredError,
 } from './run-store.js';
 
-/** Row shapes as SQLite returns them, and their mapping to the store's records. */
+/** Row shapes as SQLite (and, with the same columns, PostgreSQL) return them, and their mapping to the store's records. */
 
 export interface RunRow {
   id: string;
@@ -63,6 +64,20 @@ export interface EventRow {
   type: string;
   payload: string;
   at: string;
+}
+
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/** A done step's artifacts are content addresses: anything else (a path, a URL) is refused before it is stored. */
+export function assertArtifactRefs(stepId: string, artifacts: Record<string, string>): void {
+  for (const [name, sha] of Object.entries(artifacts)) {
+    if (!SHA256.test(sha)) {
+      throw new ValidationError(
+        `step ${stepId}: artifact "${name}" is not a sha256 hex digest: ${JSON.stringify(sha)}`,
+        [{ path: `artifacts.${name}`, message: 'expected 64 lowercase hex characters' }],
+      );
+    }
+  }
 }
 
 /** JSON text for a column; `undefined` has no JSON form, so it is stored as null. */

@@ -1,5 +1,5 @@
-import { NotFoundError, ValidationError } from '../core/errors.js';
-import { executionFromRow, stepFromRow, toJson } from './rows.js';
+import { NotFoundError } from '../core/errors.js';
+import { assertArtifactRefs, executionFromRow, stepFromRow, toJson } from './rows.js';
 import type { ExecutionRow, StepRow } from './rows.js';
 import type {
   ExecutionFilter,
@@ -13,8 +13,6 @@ import type {
 } from './run-store.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 
-const SHA256 = /^[0-9a-f]{64}$/;
-
 /** Each filter field is optional: `@x IS NULL` turns an absent one into "any". */
 const EXECUTION_FILTER =
   '(@projectId IS NULL OR project_id = @projectId) AND (@runId IS NULL OR run_id = @runId) AND (@stepId IS NULL OR step_id = @stepId)';
@@ -26,6 +24,13 @@ const UPSERT_MEMO = `
     run_id = excluded.run_id, artifacts = excluded.artifacts, output = excluded.output, attempts = excluded.attempts,
     duration_ms = excluded.duration_ms, started_at = excluded.started_at, finished_at = excluded.finished_at`;
 
+/**
+ * The journal row of (run, step), written unless it would overwrite the step's result: a 'done' row with the same
+ * inputs stays when the execution being journaled (`@executionStartedAt`) started before that row finished (or in its millisecond) — it
+ * ran alongside the one that finished first (a stalled job taken over while its first worker still ran), so it is
+ * a duplicate. A start never downgrades a 'done' row. An execution that started after the step was done
+ * (`--fresh`, or the memo's artifacts had gone) replaces it. The PostgreSQL store keeps the same rule.
+ */
 const UPSERT_JOURNAL = `
   INSERT INTO run_steps (run_id, step_id, input_hash, status, artifacts, output, attempts, duration_ms, started_at,
                          finished_at, error, source_run_id, first_seen)
@@ -34,7 +39,9 @@ const UPSERT_JOURNAL = `
   ON CONFLICT (run_id, step_id) DO UPDATE SET
     input_hash = excluded.input_hash, status = excluded.status, artifacts = excluded.artifacts, output = excluded.output,
     attempts = excluded.attempts, duration_ms = excluded.duration_ms, started_at = excluded.started_at,
-    finished_at = excluded.finished_at, error = excluded.error, source_run_id = excluded.source_run_id`;
+    finished_at = excluded.finished_at, error = excluded.error, source_run_id = excluded.source_run_id
+  WHERE NOT (run_steps.status = 'done' AND run_steps.input_hash = excluded.input_hash
+             AND (@executionStartedAt IS NULL OR run_steps.finished_at >= @executionStartedAt))`;
 
 interface JournalRow {
   runId: string;
@@ -49,6 +56,8 @@ interface JournalRow {
   durationMs?: number;
   error?: string;
   sourceRunId?: string;
+  /** When the execution being journaled started; absent for a start (which never replaces a done row). */
+  executionStartedAt?: string;
 }
 
 /**
@@ -91,14 +100,7 @@ export class SqliteStepJournal {
   }
 
   done(runId: string, step: StepDoneInput): StepRecord {
-    for (const [name, sha] of Object.entries(step.artifacts)) {
-      if (!SHA256.test(sha)) {
-        throw new ValidationError(
-          `step ${step.stepId}: artifact "${name}" is not a sha256 hex digest: ${JSON.stringify(sha)}`,
-          [{ path: `artifacts.${name}`, message: 'expected 64 lowercase hex characters' }],
-        );
-      }
-    }
+    assertArtifactRefs(step.stepId, step.artifacts);
     const { stepId, inputHash, attempts, durationMs } = step;
     return this.#db.write('recordStepDone', () => {
       const run = this.#db.requireRun(runId);
@@ -117,8 +119,11 @@ export class SqliteStepJournal {
         startedAt,
         finishedAt,
       };
-      this.#db.sql(UPSERT_MEMO).run({ ...row, projectId: run.projectId });
-      this.#upsertJournal({ ...row, status: 'done' });
+      // Idempotent: when another execution of these inputs was journaled done while this one ran, the journal
+      // and memo keep that record (this execution is still closed, above) and it is what the call returns.
+      if (this.#upsertJournal({ ...row, status: 'done', executionStartedAt: startedAt })) {
+        this.#db.sql(UPSERT_MEMO).run({ ...row, projectId: run.projectId });
+      }
       return this.#requireStep(runId, stepId);
     });
   }
@@ -167,6 +172,8 @@ export class SqliteStepJournal {
         attempts,
         durationMs,
         error,
+        // A duplicate execution failing after the step was done does not undo it.
+        executionStartedAt: startedAt,
       });
       return this.#requireStep(runId, stepId);
     });
@@ -236,8 +243,9 @@ export class SqliteStepJournal {
     return startedAt;
   }
 
-  #upsertJournal(row: JournalRow): void {
-    this.#db.sql(UPSERT_JOURNAL).run({
+  /** False when a 'done' row was kept (see UPSERT_JOURNAL). */
+  #upsertJournal(row: JournalRow): boolean {
+    const { changes } = this.#db.sql(UPSERT_JOURNAL).run({
       ...row,
       artifacts: row.artifacts ?? '{}',
       output: row.output ?? 'null',
@@ -246,7 +254,9 @@ export class SqliteStepJournal {
       finishedAt: row.finishedAt ?? null,
       error: row.error ?? null,
       sourceRunId: row.sourceRunId ?? null,
+      executionStartedAt: row.executionStartedAt ?? null,
     });
+    return changes === 1;
   }
 }
 
