@@ -15,7 +15,7 @@ export interface QueueParts {
  * The queue, the shared run store and the shared artifacts the flags name, each checked before any work: a bad URL,
  * a server that does not answer (named, without its password) or a missing `--artifacts` fails here.
  */
-export async function openQueueParts(opts: QueueFlags, _signal: AbortSignal): Promise<QueueParts> {
+export async function openQueueParts(opts: QueueFlags, signal: AbortSignal): Promise<QueueParts> {
   const location = requireQueue(opts);
   const [{ openRedisQueue }, { openSharedArtifacts, openSharedRunStore }] = await Promise.all([
     import('../distributed/queue-handle.js'),
@@ -29,7 +29,7 @@ export async function openQueueParts(opts: QueueFlags, _signal: AbortSignal): Pr
     ]);
   }
   await queue.check();
-  const { store } = await openSharedRunStore(opts.store);
+  const { store } = await openSharedRunStore(opts.store, signal);
   return {
     queue,
     store,

@@ -11,13 +11,34 @@ import { redactUrl } from './queue-handle.js';
  * folder / `.db` file (one machine: SQLite is shared by the processes of one host, which is what the tests and a
  * single-box studio need).
  */
-export async function openSharedRunStore(location: string): Promise<{ store: AsyncRunStore; label: string }> {
+export async function openSharedRunStore(
+  location: string,
+  signal?: AbortSignal,
+): Promise<{ store: AsyncRunStore; label: string }> {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
-    const url = new URL(location);
-    throw new ValidationError(
-      `--store ${redactUrl(url)}: this build keeps a shared journal in a workspace folder or a .db file`,
-      [{ path: '--store', message: `unsupported scheme ${url.protocol}` }],
-    );
+    let url: URL;
+    try {
+      url = new URL(location);
+    } catch {
+      throw new ValidationError('--store is not a valid URL (postgres://user:password@host:port/database)', [
+        { path: '--store', message: 'not a URL' },
+      ]);
+    }
+    if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+      throw new ValidationError(
+        `--store ${redactUrl(url)}: expected postgres://… (or a workspace folder / .db file on one machine)`,
+        [{ path: '--store', message: `unsupported scheme ${url.protocol}` }],
+      );
+    }
+    // Loaded only here: an embedded run never loads the PostgreSQL driver.
+    const { PostgresRunStore } = await import('../store/postgres/index.js');
+    const store = await PostgresRunStore.open(location, {
+      connectTimeoutMs: 5000,
+      ...(signal ? { signal } : {}),
+    });
+    // A first call proves the server answers (open may have only built the pool); its error names the server.
+    await store.listRuns({ limit: 1 });
+    return { store, label: redactUrl(url) };
   }
   const path = resolve(location);
   const info = await stat(path).catch(() => undefined);

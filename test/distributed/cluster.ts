@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { startCli, type RunningCli } from '../helpers/cli.js';
+import type { AsyncRunStore } from '../../src/store/async-run-store.js';
+import type { ExecutionRecord, RunRecord, StepRecord } from '../../src/store/run-store.js';
 
 /**
  * What the distributed suites share: a throw-away redis-server, the compiled CLI as workers and coordinators, and
@@ -149,6 +151,22 @@ export async function artifactFiles(dir: string): Promise<string[]> {
   };
   await walk(dir);
   return out;
+}
+
+/** The same look through the store's own API: works for the PostgreSQL store and the SQLite one alike. */
+export async function runJournal(
+  store: AsyncRunStore,
+  projectId: string,
+): Promise<{
+  runs: RunRecord[];
+  steps: (runId: string) => Promise<StepRecord[]>;
+  executions: (runId: string) => Promise<ExecutionRecord[]>;
+}> {
+  return {
+    runs: await store.listRuns({ projectId }),
+    steps: (runId) => store.listSteps(runId),
+    executions: (runId) => store.listExecutions({ runId, limit: 100_000 }),
+  };
 }
 
 export async function readJson<T>(path: string): Promise<T> {

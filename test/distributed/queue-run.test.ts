@@ -12,10 +12,11 @@ import {
   writeTestProject,
   type RunningCli,
 } from '../helpers/cli.js';
+import { PostgresRunStore } from '../../src/store/postgres/index.js';
+import { startPostgres, type TestPostgres } from '../support/postgres.js';
 import {
   artifactFiles,
-  journal,
-  openJournal,
+  runJournal,
   sharedArgs,
   startRedis,
   startWorker,
@@ -25,30 +26,31 @@ import {
 } from './cluster.js';
 
 /**
- * The distributed runner end to end, with real processes: a throw-away redis-server as the queue, the compiled CLI
- * as two workers and as the coordinator (`generate --queue`), a SQLite journal and an artifact folder the processes
- * share. The embedded run is the reference: the queue must give the same frames and the same stable manifest.
+ * The distributed runner end to end, with real processes: a throw-away redis-server as the queue, a throw-away
+ * PostgreSQL cluster as the shared journal, the compiled CLI as two workers and as the coordinator
+ * (`generate --queue`), and an artifact folder the processes share. The embedded run is the reference: the queue
+ * must give the same frames and the same stable manifest.
  */
 
 let tmp: { path: string; remove: () => Promise<void> };
 let redis: RedisServer;
+let postgres!: TestPostgres;
+let store!: PostgresRunStore;
 let shared: Shared;
 const workers: RunningCli[] = [];
 
 beforeAll(async () => {
   assertCliBuilt();
   tmp = await tempDir('queue-run');
-  redis = await startRedis(tmp.path);
-  shared = {
-    queue: redis.url,
-    store: join(tmp.path, 'shared-store'),
-    artifacts: join(tmp.path, 'shared-artifacts'),
-  };
+  [redis, postgres] = await Promise.all([startRedis(tmp.path), startPostgres()]);
+  store = await PostgresRunStore.open(postgres.url);
+  shared = { queue: redis.url, store: postgres.url, artifacts: join(tmp.path, 'shared-artifacts') };
   workers.push(await startWorker(shared), await startWorker(shared));
 });
 afterAll(async () => {
   await Promise.all(workers.map(stopWorker));
-  await redis?.stop();
+  await store?.close();
+  await Promise.all([redis?.stop(), postgres?.stop()]);
   await tmp?.remove();
 });
 
@@ -64,8 +66,8 @@ async function exportedFiles(outDir: string): Promise<{ dir: string; frames: Rec
   return { dir: root, frames };
 }
 
-function stepsOf(runId: string): Array<{ step_id: string; status: string }> {
-  return journal(shared.store).steps.filter((s) => s.run_id === runId);
+async function stepsOf(runId: string): Promise<Array<{ stepId: string; status: string }>> {
+  return store.listSteps(runId);
 }
 
 describe('a run on the queue', () => {
@@ -105,10 +107,9 @@ describe('a run on the queue', () => {
     ]);
     // Both workers took jobs (the sheet job, then shots spread over the two).
     const byWorker = new Set(
-      openJournal(shared.store)
-        .prepare("SELECT payload FROM events WHERE type = 'job-finished'")
-        .all()
-        .map((r) => (JSON.parse((r as { payload: string }).payload) as { worker: string }).worker),
+      (await store.listEvents(result['runId'] as string, { limit: 10_000 }))
+        .filter((e) => e.type === 'job-finished')
+        .map((e) => (e.payload as { worker: string }).worker),
     );
     expect(byWorker.size).toBe(2);
 
@@ -122,11 +123,11 @@ describe('a run on the queue', () => {
 
     // Exactly one journal row and one execution per step; every artifact stored once (content-addressed).
     const runId = result['runId'] as string;
-    const steps = stepsOf(runId);
+    const steps = await stepsOf(runId);
     expect(steps).toHaveLength(24);
-    expect(new Set(steps.map((s) => s.step_id)).size).toBe(24);
+    expect(new Set(steps.map((s) => s.stepId)).size).toBe(24);
     expect(steps.every((s) => s.status === 'done')).toBe(true);
-    const executions = journal(shared.store).executions.filter((e) => e.run_id === runId);
+    const executions = await store.listExecutions({ runId });
     expect(executions.map((e) => e.outcome)).toEqual(new Array(24).fill('done'));
     const files = await artifactFiles(shared.artifacts);
     expect(files.filter((f) => f.includes('.tmp-'))).toEqual([]);
@@ -134,7 +135,7 @@ describe('a run on the queue', () => {
   }, 180_000);
 
   it('run again unchanged, executes nothing: every step of the new run is reused', async () => {
-    const before = journal(shared.store).executions.length;
+    const before = await store.countExecutions();
     const project = join(tmp.path, 'p1', 'project.json');
     const again = await runCli(
       [
@@ -151,8 +152,8 @@ describe('a run on the queue', () => {
     expect(again.code, again.stderr).toBe(0);
     const result = parseJsonLines(again.stdout).at(-1)!;
     expect(result).toMatchObject({ success: true, executedSteps: 0, reusedSteps: 24 });
-    expect(journal(shared.store).executions.length).toBe(before);
-    expect(stepsOf(result['runId'] as string).every((s) => s.status === 'reused')).toBe(true);
+    expect(await store.countExecutions()).toBe(before);
+    expect((await stepsOf(result['runId'] as string)).every((s) => s.status === 'reused')).toBe(true);
   }, 120_000);
 
   it('started by two coordinators at once is one run, both follow it, every step journaled and executed once', async () => {
@@ -179,15 +180,15 @@ describe('a run on the queue', () => {
     const r2 = parseJsonLines(two.stdout).at(-1)!;
     expect(r1['runId']).toBe(r2['runId']);
     const runId = r1['runId'] as string;
-    const { runs, executions } = journal(shared.store);
-    expect(runs.filter((r) => r.project_id === 'twice').map((r) => r.id)).toEqual([runId]);
-    const steps = stepsOf(runId);
+    const { runs, steps: stepsFor, executions: executionsFor } = await runJournal(store, 'twice');
+    expect(runs.map((r) => r.id)).toEqual([runId]);
+    const steps = await stepsFor(runId);
     expect(steps).toHaveLength(9 + 1 + 3 * 3 + 2);
-    expect(new Set(steps.map((s) => s.step_id)).size).toBe(steps.length);
-    const mine = executions.filter((e) => e.run_id === runId);
+    expect(new Set(steps.map((s) => s.stepId)).size).toBe(steps.length);
+    const mine = await executionsFor(runId);
     expect(mine).toHaveLength(steps.length);
-    expect(new Set(mine.map((e) => e.step_id)).size).toBe(steps.length);
-    expect(runs.find((r) => r.id === runId)?.status).toBe('succeeded');
+    expect(new Set(mine.map((e) => e.stepId)).size).toBe(steps.length);
+    expect(runs[0]?.status).toBe('succeeded');
   }, 180_000);
 });
 
@@ -198,6 +199,21 @@ describe('bad input to the queue commands', () => {
       testProject({ id: 'bad', shots: 1, width: 160, height: 96 }),
     );
     const noArtifacts = await runCli(['generate', project, '--queue', redis.url, '--store', shared.store]);
+    const storeDown = await runCli(
+      [
+        'worker',
+        '--queue',
+        redis.url,
+        '--store',
+        'postgres://studio:s3cret@127.0.0.1:9/db',
+        '--artifacts',
+        shared.artifacts,
+      ],
+      { timeoutMs: 30_000 },
+    );
+    expect(storeDown.code).toBe(1);
+    expect(storeDown.stderr).toMatch(/127\.0\.0\.1:9/);
+    expect(storeDown.stderr).not.toContain('s3cret');
     expect(noArtifacts.code).toBe(2);
     expect(noArtifacts.stderr).toContain('needs --artifacts <dir>');
     const badUrl = await runCli([
