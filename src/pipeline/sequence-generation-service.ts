@@ -458,7 +458,7 @@ export class SequenceGenerationService {
   }
 
   private artifactUrl(sha: string | undefined): string {
-    return sha ? pathToFileURL(this.getStore().artifacts.pathOf(sha)).href : '';
+    return sha ? this.getStore().artifacts.urlOf(sha) : '';
   }
 
   private toResults(
@@ -474,7 +474,7 @@ export class SequenceGenerationService {
         : this.artifactUrl(sha);
     const sheetUrl = exportDir
       ? pathToFileURL(resolve(exportDir, 'master_coherence_sheet.png')).href
-      : pathToFileURL(result.sheet.path).href;
+      : this.artifactUrl(result.sheet.sha256);
     return {
       success: result.status === 'succeeded',
       runId: result.runId,
