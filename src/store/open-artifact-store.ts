@@ -7,7 +7,7 @@ import type { S3ArtifactStoreOptions } from './s3-artifact-store.js';
 
 export interface OpenArtifactStoreOptions extends Pick<
   S3ArtifactStoreOptions,
-  'credentials' | 'maxAttempts' | 'connectTimeoutMs' | 'requestTimeoutMs'
+  'credentials' | 'maxAttempts' | 'connectTimeoutMs' | 'idleTimeoutMs'
 > {
   /** What relative folder paths resolve from. @default process.cwd() */
   cwd?: string;

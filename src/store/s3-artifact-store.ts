@@ -44,8 +44,11 @@ export interface S3ArtifactStoreOptions {
   maxAttempts?: number;
   /** Longest wait for a connection. @default 5000 */
   connectTimeoutMs?: number;
-  /** Longest silence on an open connection: a server that hangs fails (retryably) instead of hanging a step. @default 60000 */
-  requestTimeoutMs?: number;
+  /**
+   * Longest silence on an open connection: a server that stops answering fails (retryably) instead of hanging a
+   * step. Silence, not total time, so a large transfer that keeps moving is never cut. @default 60000
+   */
+  idleTimeoutMs?: number;
 }
 
 /** What a HEAD says about a stored object: enough to tell, without downloading it, whether it holds given bytes. */
@@ -113,7 +116,7 @@ export class S3ArtifactStore implements ArtifactStore {
       maxAttempts: options.maxAttempts ?? 3,
       requestHandler: {
         connectionTimeout: options.connectTimeoutMs ?? 5000,
-        requestTimeout: options.requestTimeoutMs ?? 60_000,
+        socketTimeout: options.idleTimeoutMs ?? 60_000,
       },
       // We send the sha256 ourselves and verify every read against it: the SDK's own CRC32s would be extra work.
       requestChecksumCalculation: 'WHEN_REQUIRED',
@@ -136,7 +139,16 @@ export class S3ArtifactStore implements ArtifactStore {
   /** Fails with a clear StoreError when the bucket is missing, unreachable or not ours to use. */
   async check(options: ArtifactCallOptions = {}): Promise<void> {
     const command = new this.#sdk.HeadBucketCommand({ Bucket: this.bucket });
-    await this.#call(options.signal, 'check the bucket', undefined, (client, o) => client.send(command, o));
+    try {
+      await this.#call(options.signal, 'check the bucket', undefined, (client, o) => client.send(command, o));
+    } catch (error) {
+      // A HEAD has no body to say NoSuchBucket: its 404 is the bucket's.
+      if (!(error instanceof NotFoundError)) throw error;
+      throw new StoreError(`bucket "${this.bucket}" does not exist at ${this.endpoint ?? 'AWS S3'}`, {
+        cause: error,
+        details: error.details,
+      });
+    }
   }
 
   async put(bytes: Uint8Array, options: ArtifactCallOptions = {}): Promise<string> {
@@ -425,7 +437,7 @@ function checkOptions(options: S3ArtifactStoreOptions): void {
   for (const [name, value] of [
     ['maxAttempts', options.maxAttempts],
     ['connectTimeoutMs', options.connectTimeoutMs],
-    ['requestTimeoutMs', options.requestTimeoutMs],
+    ['idleTimeoutMs', options.idleTimeoutMs],
   ] as const) {
     if (value !== undefined && (!Number.isInteger(value) || value < 1)) {
       throw new ValidationError(`invalid S3 option ${name}: ${value}`, [
