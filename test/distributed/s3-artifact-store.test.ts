@@ -139,6 +139,29 @@ describe('S3ArtifactStore', () => {
   });
 });
 
+describe('S3ArtifactStore when its endpoint is killed', () => {
+  it('fails retryably naming the endpoint while it is down, and carries on with the same data once it is back', async () => {
+    const store = await openArtifactStore(s3.location('kill'), {
+      credentials: credentials(),
+      maxAttempts: 1,
+    });
+    try {
+      const kept = await store.put(randomBytes(2000));
+      await s3.kill();
+      const error = await store.put(randomBytes(10)).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StoreError);
+      expect((error as StoreError).retryable).toBe(true);
+      expect((error as Error).message).toContain(s3.endpoint);
+      await s3.restart();
+      expect(await store.verify(kept)).toBe(true);
+      const fresh = await store.put(randomBytes(10));
+      expect(await store.has(fresh)).toBe(true);
+    } finally {
+      store.close?.();
+    }
+  });
+});
+
 describe('openArtifactStore', () => {
   it('opens a folder for a path or a file:// URL, and a bucket for s3://', async () => {
     expect(await openArtifactStore('rel/dir', { cwd: '/srv' })).toEqual(
