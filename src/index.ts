@@ -201,13 +201,16 @@ export type {
   FfmpegMissing,
 } from './stages/animatic/index.js';
 
-// The run stores: embedded (SQLite) and shared (PostgreSQL), and the async seam both serve.
+// The run stores: embedded (SQLite) and shared (PostgreSQL), and the async seam both serve; the artifact seam (a
+// folder, local or shared, or an S3 bucket).
 export {
   openWorkspaceStore,
   SqliteRunStore,
   PostgresRunStore,
   asyncRunStore,
-  ArtifactStore,
+  LocalArtifactStore,
+  S3ArtifactStore,
+  openArtifactStore,
   collectGarbage,
   DEFAULT_LEASE,
 } from './store/index.js';
@@ -288,7 +291,9 @@ export type { AutofixOptions, AutofixResult, QaDna, RegeneratedFrame } from './s
 export type { MeasureOptions } from './stages/qa/metrics.js';
 export { QaIssue } from './stages/qa/types.js';
 export type { AutofixAttempt, FrameAssessment, QaShotScore, ShotWithoutFrame } from './stages/qa/types.js';
-export type { ArtifactCallOptions, ArtifactGetOptions } from './store/artifact-store.js';
+export type { ArtifactCallOptions, ArtifactGetOptions, ArtifactStore } from './store/artifact-store.js';
+export type { S3ArtifactStoreOptions, S3Credentials } from './store/s3-artifact-store.js';
+export type { OpenArtifactStoreOptions } from './store/open-artifact-store.js';
 export type {
   CreateRunInput,
   EventRecord,

@@ -52,11 +52,12 @@ async function modulesLoadedBy(
   return { packages, files };
 }
 
-const HEAVY = ['sharp', 'zod', 'better-sqlite3', 'yazl', 'cli-progress', 'pg'];
+// pg loads only for a PostgreSQL store, the S3 SDK only for an s3:// artifact store.
+const HEAVY = ['sharp', 'zod', 'better-sqlite3', 'yazl', 'cli-progress', 'pg', '@aws-sdk/client-s3'];
 
 describe('storycore start-up loads only what a command uses', () => {
   it.each([['--version'], ['--help']])(
-    '`storycore %s` loads commander and none of sharp, zod, better-sqlite3, yazl, cli-progress, pg or the pipeline',
+    '`storycore %s` loads commander and none of sharp, zod, better-sqlite3, yazl, cli-progress, pg, the S3 SDK or the pipeline',
     async (flag) => {
       const { packages, files } = await modulesLoadedBy([flag]);
       // The recorder saw the CLI itself, so an empty log cannot pass for a light one.
@@ -93,6 +94,8 @@ describe('storycore start-up loads only what a command uses', () => {
     const first = await modulesLoadedBy(args);
     expect(first.packages).toContain('sharp');
     expect(first.packages).not.toContain('pg');
+    // An embedded run keeps its artifacts in a folder: the S3 SDK stays unloaded.
+    expect(first.packages).not.toContain('@aws-sdk/client-s3');
     const rerun = await modulesLoadedBy(args);
     expect(rerun.packages).toContain('better-sqlite3');
     expect(rerun.packages).not.toContain('sharp');

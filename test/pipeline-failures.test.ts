@@ -258,7 +258,7 @@ describe('a stored frame damaged on disk', () => {
     expect(first.status).toBe('succeeded');
     await rm(first.export!.dir, { recursive: true });
     const victim = first.shots[3]!;
-    const file = ws.store().artifacts.pathOf(victim.frameSha256);
+    const file = ws.store().artifacts.localPath(victim.frameSha256);
     await writeFile(file, Buffer.alloc((await stat(file)).size, 0)); // same size, wrong bytes
 
     const broken = await runOn(ws, project);

@@ -157,8 +157,9 @@ export class ExportFailedError extends StoryCoreError {
 }
 
 /**
- * The run store failed. Not retryable by default (a corrupt file, a full disk); a networked store whose server
- * is unreachable or restarting says `retryable: true`, so a step's retry waits for it to come back.
+ * A store failed: the run store or the artifact store. Not retryable by default (a corrupt file, a full disk); a
+ * networked store whose server is unreachable or restarting (a database, an S3 endpoint down or answering 5xx) says
+ * `retryable: true`, so a step's retry waits for it to come back.
  */
 export class StoreError extends StoryCoreError {
   override name = 'StoreError';

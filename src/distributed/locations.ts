@@ -1,7 +1,8 @@
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ValidationError } from '../core/errors.js';
-import { ArtifactStore } from '../store/artifact-store.js';
+import type { ArtifactStore } from '../store/artifact-store.js';
+import { openArtifactStore } from '../store/open-artifact-store.js';
 import { asyncRunStore, type AsyncRunStore } from '../store/async-run-store.js';
 import { SqliteRunStore } from '../store/sqlite-run-store.js';
 import { redactUrl } from './queue-handle.js';
@@ -46,20 +47,24 @@ export async function openSharedRunStore(
   return { store: asyncRunStore(SqliteRunStore.open({ path: dbPath })), label: dbPath };
 }
 
-/** The shared artifact store: a folder every worker and the coordinator reach (local, or an NFS mount). */
+/**
+ * The shared artifact store: a folder every worker and the coordinator reach (local, or an NFS mount), or a bucket
+ * (`s3://bucket/prefix?endpoint=…`, see openArtifactStore).
+ */
 export async function openSharedArtifacts(location: string | undefined): Promise<ArtifactStore> {
   if (location === undefined || location.trim() === '') {
     throw new ValidationError(
-      'a queue run needs --artifacts <dir>: the folder (shared by every worker) where frames are stored',
+      'a queue run needs --artifacts <dir|s3://bucket/prefix>: where frames are stored, shared by every worker',
       [{ path: '--artifacts', message: 'missing' }],
     );
   }
-  const dir = resolve(location);
-  const info = await stat(dir).catch(() => undefined);
-  if (info !== undefined && !info.isDirectory()) {
-    throw new ValidationError(`--artifacts ${dir} is a file, not a folder`, [
-      { path: '--artifacts', message: 'not a folder' },
-    ]);
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
+    const info = await stat(resolve(location)).catch(() => undefined);
+    if (info !== undefined && !info.isDirectory()) {
+      throw new ValidationError(`--artifacts ${resolve(location)} is a file, not a folder`, [
+        { path: '--artifacts', message: 'not a folder' },
+      ]);
+    }
   }
-  return new ArtifactStore(dir);
+  return openArtifactStore(location);
 }

@@ -2,7 +2,7 @@ import { StoreError } from '../core/errors.js';
 import { composeNegativePrompt, composeShotPrompt, projectContentHash } from '../project/prompt.js';
 import type { Project } from '../project/schema.js';
 import { resolveGlobalSeed } from '../project/seeds.js';
-import type { ExportFrame, PngFile } from '../stages/export/index.js';
+import type { ExportFrame, PngFile, PngSource } from '../stages/export/index.js';
 // Light (no sharp, no yazl): an unchanged rerun checks the export it reuses with these.
 import { verifyExport } from '../stages/export/manifest.js';
 import { verifyZip } from '../stages/export/verify-zip.js';
@@ -55,9 +55,13 @@ export async function runExportStep(
         return problems.length === 0;
       },
       execute: async (attemptSignal) => {
-        // Files, not bytes: the export copies each frame from the store and decodes it once, so memory does not
-        // grow with the number of shots.
-        const fromStore = (sha: string): PngFile => ({ path: artifacts.pathOf(sha), sha256: sha });
+        // Files, not bytes, when the store is a folder: the export copies each frame and decodes it once, so memory
+        // does not grow with the number of shots. Otherwise (a bucket) each frame is read, verified, only when the
+        // export reaches it.
+        const fromStore = (sha: string): PngSource =>
+          artifacts.localPath
+            ? ({ path: artifacts.localPath(sha), sha256: sha } satisfies PngFile)
+            : () => artifacts.get(sha, { signal: attemptSignal });
         const frames: ExportFrame[] = shots.map((o) => {
           const shot = project.shots[o.index]!;
           return {

@@ -54,7 +54,8 @@ export interface ShotFailure {
 export interface PipelineResult {
   runId: string;
   status: 'succeeded' | 'failed';
-  sheet: { sha256: string; path: string; dna: VisualDna };
+  /** `path`: the sheet's file, when the artifact store is a folder (a bucket has no path; see `urlOf`). */
+  sheet: { sha256: string; path?: string; dna: VisualDna };
   shots: ShotOutcome[];
   qaReport: QaReport;
   export?: { dir: string; zipPath: string };
@@ -184,7 +185,11 @@ export async function runPipelineBody(
   ): PipelineResult => ({
     runId,
     status,
-    sheet: { sha256: sheet.sha256, path: artifacts.pathOf(sheet.sha256), dna: sheet.dna },
+    sheet: {
+      sha256: sheet.sha256,
+      ...(artifacts.localPath ? { path: artifacts.localPath(sheet.sha256) } : {}),
+      dna: sheet.dna,
+    },
     shots,
     qaReport,
     ...(exported ? { export: exported } : {}),

@@ -464,7 +464,7 @@ export class SequenceGenerationService {
   }
 
   private artifactUrl(sha: string | undefined): string {
-    return sha ? pathToFileURL(this.getStore().artifacts.pathOf(sha)).href : '';
+    return sha ? this.getStore().artifacts.urlOf(sha) : '';
   }
 
   private toResults(
@@ -480,7 +480,7 @@ export class SequenceGenerationService {
         : this.artifactUrl(sha);
     const sheetUrl = exportDir
       ? pathToFileURL(resolve(exportDir, 'master_coherence_sheet.png')).href
-      : pathToFileURL(result.sheet.path).href;
+      : this.artifactUrl(result.sheet.sha256);
     return {
       success: result.status === 'succeeded',
       runId: result.runId,

@@ -102,7 +102,7 @@ export async function runSheetSteps(ctx: RunContext): Promise<SheetResult> {
     ...(sheet.keep ? { png: sheet.keep.png } : {}),
   };
   ctx.stages.finishIfDone('grid', () => ({
-    sheet: artifacts.pathOf(result.sha256),
+    sheet: artifacts.localPath?.(result.sha256) ?? artifacts.urlOf(result.sha256),
     palette: result.dna.palette.map((c) => c.hex),
   }));
   return result;

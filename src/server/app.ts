@@ -8,6 +8,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../core/errors.js
 import type { SequenceGenerationService } from '../pipeline/sequence-generation-service.js';
 import type { PipelineEvent } from '../pipeline/events.js';
 import type { RunRecord } from '../store/run-store.js';
+import type { ArtifactStore } from '../store/artifact-store.js';
 import { parseRunSettings } from './backend-settings.js';
 import { HttpError, toErrorResponse } from './http-errors.js';
 import { ProjectRepository } from './project-repository.js';
@@ -152,19 +153,30 @@ export function createStudioApp(options: StudioAppOptions): Hono {
         [{ path: 'sha256', message: 'expected 64 lowercase hex digits' }],
       );
     }
-    const path = store().artifacts.pathOf(sha);
+    const artifacts: ArtifactStore = store().artifacts;
+    const headers = (type: string, size: number): Record<string, string> => ({
+      'Content-Type': type,
+      'Content-Length': String(size),
+      // Content-addressed: the bytes behind a hash never change.
+      'Cache-Control': 'public, max-age=31536000, immutable',
+      ETag: `"${sha}"`,
+      'X-Content-Type-Options': 'nosniff',
+    });
+    const missing = (): NotFoundError =>
+      new NotFoundError(`no artifact ${sha}`, { details: { sha256: sha } });
+    const path = artifacts.localPath?.(sha);
+    if (path === undefined) {
+      // A store without files (a bucket): the bytes, verified against their hash on the way.
+      if (!(await artifacts.has(sha))) throw missing();
+      if (c.req.header('if-none-match') === `"${sha}"`) return c.body(null, 304);
+      const bytes = await artifacts.get(sha);
+      return new Response(new Uint8Array(bytes), { headers: headers(typeOf(bytes), bytes.length) });
+    }
     const info = await stat(path).catch(() => undefined);
-    if (!info?.isFile()) throw new NotFoundError(`no artifact ${sha}`, { details: { sha256: sha } });
+    if (!info?.isFile()) throw missing();
     if (c.req.header('if-none-match') === `"${sha}"`) return c.body(null, 304);
     return new Response(Readable.toWeb(createReadStream(path)) as ReadableStream, {
-      headers: {
-        'Content-Type': await sniffType(path),
-        'Content-Length': String(info.size),
-        // Content-addressed: the bytes behind a hash never change.
-        'Cache-Control': 'public, max-age=31536000, immutable',
-        ETag: `"${sha}"`,
-        'X-Content-Type-Options': 'nosniff',
-      },
+      headers: headers(await sniffType(path), info.size),
     });
   });
 
@@ -314,12 +326,17 @@ async function sniffType(path: string): Promise<string> {
   try {
     const head = Buffer.alloc(8);
     await handle.read(head, 0, 8, 0);
-    if (head.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])))
-      return 'image/png';
-    if (head[0] === 0xff && head[1] === 0xd8) return 'image/jpeg';
-    if (head[0] === 0x7b || head[0] === 0x5b) return 'application/json';
-    return 'application/octet-stream';
+    return typeOf(head);
   } finally {
     await handle.close();
   }
+}
+
+/** The content type an artifact's first bytes say. */
+function typeOf(head: Buffer): string {
+  if (head.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])))
+    return 'image/png';
+  if (head[0] === 0xff && head[1] === 0xd8) return 'image/jpeg';
+  if (head[0] === 0x7b || head[0] === 0x5b) return 'application/json';
+  return 'application/octet-stream';
 }

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { ArtifactStore } from './artifact-store.js';
+import { LocalArtifactStore } from './local-artifact-store.js';
 import type { LeasePolicy } from './run-store.js';
 import { SqliteRunStore } from './sqlite-run-store.js';
 import type { RunStore } from './run-store.js';
@@ -20,7 +20,8 @@ export interface WorkspaceStoreOptions {
 
 export interface WorkspaceStore {
   runs: RunStore;
-  artifacts: ArtifactStore;
+  /** A folder: gc and the temp sweep (folder-only housekeeping) need it as one. */
+  artifacts: LocalArtifactStore;
   /** The database file, `<workspace>/storycore.db`. */
   dbPath: string;
   close(): void;
@@ -30,6 +31,6 @@ export interface WorkspaceStore {
 export function openWorkspaceStore(workspace: string, options: WorkspaceStoreOptions = {}): WorkspaceStore {
   const dbPath = join(workspace, 'storycore.db');
   const runs = SqliteRunStore.open({ path: dbPath, ...options });
-  const artifacts = new ArtifactStore(join(workspace, 'artifacts'));
+  const artifacts = new LocalArtifactStore(join(workspace, 'artifacts'));
   return { runs, artifacts, dbPath, close: () => runs.close() };
 }

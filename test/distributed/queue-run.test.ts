@@ -215,7 +215,7 @@ describe('bad input to the queue commands', () => {
     expect(storeDown.stderr).toMatch(/127\.0\.0\.1:9/);
     expect(storeDown.stderr).not.toContain('s3cret');
     expect(noArtifacts.code).toBe(2);
-    expect(noArtifacts.stderr).toContain('needs --artifacts <dir>');
+    expect(noArtifacts.stderr).toContain('needs --artifacts <dir|s3://bucket/prefix>');
     const badUrl = await runCli([
       'worker',
       '--queue',

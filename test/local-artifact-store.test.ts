@@ -12,14 +12,14 @@ import {
   ValidationError,
   isStoryCoreError,
 } from '../src/core/errors.js';
-import { ArtifactStore, openWorkspaceStore } from '../src/store/index.js';
+import { LocalArtifactStore, openWorkspaceStore } from '../src/store/index.js';
 
 let dir: string;
-let store: ArtifactStore;
+let store: LocalArtifactStore;
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'storycore-artifacts-'));
-  store = new ArtifactStore(join(dir, 'artifacts'));
+  store = new LocalArtifactStore(join(dir, 'artifacts'));
 });
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -41,13 +41,13 @@ async function filesUnder(root: string): Promise<string[]> {
     .sort();
 }
 
-describe('ArtifactStore', () => {
+describe('LocalArtifactStore', () => {
   it('stores bytes under their sha256 as ab/cdef… and gives the same bytes back', async () => {
     const bytes = await png(1);
     const sha = await store.put(bytes);
     expect(sha).toBe(createHash('sha256').update(bytes).digest('hex'));
-    expect(store.pathOf(sha)).toBe(join(dir, 'artifacts', sha.slice(0, 2), sha.slice(2)));
-    expect(await readFile(store.pathOf(sha))).toEqual(bytes);
+    expect(store.localPath(sha)).toBe(join(dir, 'artifacts', sha.slice(0, 2), sha.slice(2)));
+    expect(await readFile(store.localPath(sha))).toEqual(bytes);
     expect(await store.get(sha)).toEqual(bytes);
     expect(await store.has(sha)).toBe(true);
     expect(await store.sizeOf(sha)).toBe(bytes.length);
@@ -93,7 +93,7 @@ describe('ArtifactStore', () => {
       `${'a'.repeat(62)}/b`,
       '',
     ]) {
-      expect(() => store.pathOf(bad)).toThrow(ValidationError);
+      expect(() => store.localPath(bad)).toThrow(ValidationError);
       await expect(store.get(bad)).rejects.toThrow(ValidationError);
       await expect(store.has(bad)).rejects.toThrow(ValidationError);
       await expect(store.verify(bad)).rejects.toThrow(ValidationError);
@@ -103,7 +103,7 @@ describe('ArtifactStore', () => {
   it('detects a truncated artifact: verify() is false and get() refuses the damaged bytes', async () => {
     const bytes = await png(4);
     const sha = await store.put(bytes);
-    await truncate(store.pathOf(sha), bytes.length - 10);
+    await truncate(store.localPath(sha), bytes.length - 10);
     expect(await store.has(sha)).toBe(true);
     expect(await store.verify(sha)).toBe(false);
     const error: unknown = await store.get(sha).catch((e: unknown) => e);
@@ -117,7 +117,7 @@ describe('ArtifactStore', () => {
   it('removeDamaged() removes exactly the artifacts whose bytes no longer match their hash', async () => {
     const good = await store.put(await png(8));
     const bad = await store.put(await png(9));
-    await writeFile(store.pathOf(bad), Buffer.alloc((await store.sizeOf(bad))!, 7));
+    await writeFile(store.localPath(bad), Buffer.alloc((await store.sizeOf(bad))!, 7));
     expect(await store.removeDamaged([good, bad, bad])).toEqual([bad]);
     expect(await store.has(good)).toBe(true);
     expect(await store.has(bad)).toBe(false);
@@ -126,7 +126,7 @@ describe('ArtifactStore', () => {
   it('heals a damaged artifact when the same bytes are stored again', async () => {
     const bytes = await png(5);
     const sha = await store.put(bytes);
-    await writeFile(store.pathOf(sha), Buffer.alloc(bytes.length, 0)); // same size, wrong content
+    await writeFile(store.localPath(sha), Buffer.alloc(bytes.length, 0)); // same size, wrong content
     expect(await store.verify(sha)).toBe(false);
     expect(await store.put(bytes)).toBe(sha);
     expect(await store.verify(sha)).toBe(true);
@@ -169,7 +169,7 @@ describe('ArtifactStore', () => {
     const ws = openWorkspaceStore(dir);
     try {
       const sha = await ws.artifacts.put(Buffer.from('sheet'));
-      expect(ws.artifacts.pathOf(sha).startsWith(join(dir, 'artifacts'))).toBe(true);
+      expect(ws.artifacts.localPath(sha).startsWith(join(dir, 'artifacts'))).toBe(true);
       expect(ws.dbPath).toBe(join(dir, 'storycore.db'));
       expect(ws.runs.listRuns()).toEqual([]);
     } finally {
