@@ -54,9 +54,15 @@ try {
   const shared = { queue: redis.url, store: join(tmp.path, 'store'), artifacts: join(tmp.path, 'artifacts') };
   await mkdir(shared.store, { recursive: true });
   for (const d of doubles) workers.push(await startWorker(shared, [...backend(d.url), '--concurrency', '1']));
+  const base = testProject({ id: 'bench-dist', shots: SHOTS, width: 320, height: 180 }) as {
+    shots: Array<Record<string, unknown>>;
+  };
   const project = await writeTestProject(join(tmp.path, 'p'), {
-    ...testProject({ id: 'bench-dist', shots: SHOTS, width: 320, height: 180 }),
+    ...base,
+    shots: base.shots.map((shot) => ({ ...shot, durationSeconds: 1 })),
     qa: { regenerateBudget: 0 },
+    // A one-second still per shot at 1 fps: the animatic of 1,000 shots stays a short encode after the shot phase.
+    output: { width: 320, height: 180, fps: 1 },
   });
   const started = performance.now();
   const result = await runCli(

@@ -90,11 +90,16 @@ export function sharedArgs(shared: Shared): string[] {
 }
 
 /** `storycore worker`, resolved once it said it is ready. */
-export async function startWorker(shared: Shared, extra: string[] = []): Promise<RunningCli> {
+export async function startWorker(
+  shared: Shared,
+  extra: string[] = [],
+  /** Killed (-9) after this long, a safety net for a test that forgets it. @default 30 minutes */
+  lifetimeMs = 1_800_000,
+): Promise<RunningCli> {
   const worker = startCli(
     ['worker', ...sharedArgs(shared), '--lock-duration', '3000', '--stalled-interval', '2000', ...extra],
     {
-      timeoutMs: 300_000,
+      timeoutMs: lifetimeMs,
     },
   );
   const deadline = Date.now() + 30_000;
