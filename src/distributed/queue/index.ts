@@ -14,3 +14,4 @@ export type {
 } from './queue-connection.js';
 export { parseQueueUrl } from './queue-url.js';
 export type { QueueBackendKind, QueueLocation } from './queue-url.js';
+export { childValuesById, stepJobId } from './job-ids.js';

@@ -12,8 +12,16 @@ import type {
   Worker,
   WorkerOptions,
 } from 'bullmq';
+import type * as bullmqTypes from 'bullmq';
 import { throwIfAborted } from '../../core/abort.js';
-import { InternalError, ValidationError, type StoryCoreError } from '../../core/errors.js';
+import { classifyError } from '../../core/error-classify.js';
+import {
+  InternalError,
+  ValidationError,
+  errorMessage,
+  isCancellation,
+  type StoryCoreError,
+} from '../../core/errors.js';
 import { queueServerError } from './queue-errors.js';
 import { parseQueueUrl, type QueueBackendKind, type QueueLocation } from './queue-url.js';
 
@@ -37,6 +45,9 @@ export type JobQueueOptions = Omit<QueueOptions, 'connection' | 'prefix'>;
 export type JobWorkerOptions = Omit<WorkerOptions, 'connection' | 'prefix'>;
 export type JobQueueEventsOptions = Omit<QueueEventsOptions, 'connection' | 'prefix'>;
 export type JobFlowProducerOptions = Omit<FlowProducerOptions, 'connection' | 'prefix'>;
+
+/** The bullmq module's shape (types only: the module itself is loaded by the backend modules, on open). */
+type BullMq = typeof bullmqTypes;
 
 /** The default namespace: the PostgreSQL schema, or the Redis key prefix, all our queues live under. */
 export const DEFAULT_QUEUE_NAMESPACE = 'storycore_queue';
@@ -83,7 +94,7 @@ export interface QueueConnection {
 /** What a backend module hands back once its server answered: how to build instances bound to it. */
 export interface QueueBinding {
   /** The bullmq module, loaded by the backend module (so this file needs it only for types). */
-  bullmq: typeof import('bullmq');
+  bullmq: BullMq;
   /** Builds the backend of each instance: BullMQ's PostgreSQL or Redis factory. */
   factory: BackendFactory<IQueueBackend, unknown>;
   /** The `connection` (and, on Redis, `prefix`) every instance gets. */
@@ -175,7 +186,7 @@ class BullQueueConnection implements QueueConnection {
     const { bullmq, factory, instanceOptions } = this.binding;
     const worker = new bullmq.Worker<D, R, string, IQueueBackend, JobProgress, unknown>(
       name,
-      processor,
+      typeof processor === 'function' ? finalOnPermanentFailure(bullmq, processor) : processor,
       { ...options, ...instanceOptions },
       factory,
     );
@@ -227,4 +238,34 @@ class BullQueueConnection implements QueueConnection {
     });
     return instance;
   }
+}
+
+/**
+ * The error decides whether a job is retried, as it does for a step: a failure our classification calls
+ * permanent (a ValidationError, a rejected request, an unrecognised error) becomes BullMQ's `UnrecoverableError`,
+ * so the job fails at once whatever its `attempts`; a retryable one is thrown as is and retried with the job's
+ * `backoff`. Cancellations (a worker closing, a lost lock) and BullMQ's own control-flow errors pass through.
+ * A sandboxed processor (a file) decides for itself by throwing `UnrecoverableError`.
+ */
+function finalOnPermanentFailure<D, R>(bullmq: BullMq, processor: Processor<D, R>): Processor<D, R> {
+  const control = [
+    bullmq.UnrecoverableError,
+    bullmq.DelayedError,
+    bullmq.WaitingChildrenError,
+    bullmq.WaitingError,
+    bullmq.RateLimitError,
+  ];
+  // Three declared parameters: BullMQ passes the abort signal only to processors whose length says they take it.
+  return async (job, token, signal) => {
+    try {
+      return await processor(job, token, signal);
+    } catch (error) {
+      if (control.some((type) => error instanceof type) || isCancellation(error)) throw error;
+      const verdict = classifyError(error);
+      if (verdict.retryable) throw error;
+      const final = new bullmq.UnrecoverableError(errorMessage(error));
+      (final as { cause?: unknown }).cause = error;
+      throw final;
+    }
+  };
 }

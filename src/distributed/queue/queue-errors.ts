@@ -41,13 +41,31 @@ export function queueServerError(error: unknown, server: string, doing = 'connec
   if (isStoryCoreError(error) || isCancellation(error)) return error;
   const details = { queue: server };
   const cause = scrub(errorMessage(error));
+  error = withoutCommand(error);
   if (isTemporary(error)) {
     return new BackendUnreachableError(`queue server ${server} is unreachable (${doing} it): ${cause}`, {
       cause: error,
       details,
     });
   }
-  return new StoreError(`queue server ${server} refused us (${doing} it): ${cause}`, { cause: error, details });
+  return new StoreError(`queue server ${server} refused us (${doing} it): ${cause}`, {
+    cause: error,
+    details,
+  });
+}
+
+/**
+ * ioredis attaches the failed command to its errors — for AUTH, its arguments are the password. Such an error is
+ * replaced, as a cause, by a copy that keeps its name, code and message only.
+ */
+function withoutCommand(error: unknown): unknown {
+  if (typeof error !== 'object' || error === null || !('command' in error)) return error;
+  const copy = new Error(scrub(errorMessage(error)));
+  const name = (error as { name?: unknown }).name;
+  if (typeof name === 'string') copy.name = name;
+  const code = (error as { code?: unknown }).code;
+  if (code !== undefined) Object.assign(copy, { code });
+  return copy;
 }
 
 /** Driver messages may quote a connection string; keep its password out of ours. */

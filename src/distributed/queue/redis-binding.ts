@@ -16,8 +16,16 @@ export async function bindRedis(location: QueueLocation, options: BindOptions): 
   const describe = `${location.redacted} (prefix ${options.namespace})`;
   const connection = redisOptions(location, options.connectTimeoutMs);
   // The probe gives up at the first failure; the instances' own clients reconnect for ever (a restart).
-  const probe = new Redis({ ...connection, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-  probe.on('error', () => undefined);
+  const probe = new Redis({
+    ...connection,
+    lazyConnect: true,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+  });
+  // ioredis reports why a connection ended (WRONGPASS, ECONNREFUSED) only as an 'error' event; the failed
+  // `connect()` itself just says "Connection is closed".
+  let reason: unknown;
+  probe.on('error', (error: unknown) => (reason ??= error));
   const abandon = (): void => probe.disconnect();
   let policy: string | undefined;
   try {
@@ -25,7 +33,7 @@ export async function bindRedis(location: QueueLocation, options: BindOptions): 
     const info = await untilAborted(probe.info('memory'), options.signal, abandon);
     policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1];
   } catch (error) {
-    throw queueServerError(error, describe);
+    throw queueServerError(reason ?? error, describe);
   } finally {
     probe.disconnect();
   }
