@@ -290,7 +290,7 @@ describe.each(backends)('the queue on %s', (kind, start) => {
   it('kill -9 and restart of the server mid-run: every job completes, none is left active, workers reconnect by themselves', async () => {
     const total = 60;
     const executions = new Map<string, number>();
-    const options = { concurrency: 4, lockDuration: 2_000, stalledInterval: 1_000, runRetryDelay: 500 };
+    const options = { concurrency: 4, lockDuration: 2_000, stalledInterval: 1_000 };
     const work = async (job: { id?: string; data: { ms: number } }): Promise<string> => {
       executions.set(job.id!, (executions.get(job.id!) ?? 0) + 1);
       await delay(job.data.ms);
