@@ -1,3 +1,4 @@
+import { createServer, type Socket } from 'node:net';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { BackendUnreachableError, CancelledError, ErrorCode, ValidationError } from '../src/core/errors.js';
@@ -82,6 +83,40 @@ describe('a queue server that does not answer', () => {
     },
   );
 
+  it.each(['postgres', 'redis'])(
+    'on %s that accepts the connection and then says nothing is unreachable after connectTimeoutMs, not never',
+    async (scheme) => {
+      const silent = await silentServer();
+      try {
+        const started = Date.now();
+        const error = await openQueueConnection(`${scheme}://127.0.0.1:${silent.port}`, {
+          connectTimeoutMs: 300,
+        }).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(BackendUnreachableError);
+        expect((error as Error).message).toMatch(/127\.0\.0\.1:\d+.*(no answer within 300 ms|timeout)/);
+        expect(Date.now() - started).toBeLessThan(5_000);
+      } finally {
+        await silent.close();
+      }
+    },
+  );
+
+  it('an open waiting on a silent server ends with CancelledError as soon as its signal aborts', async () => {
+    const silent = await silentServer();
+    try {
+      const controller = new AbortController();
+      const opening = openQueueConnection(`postgres://127.0.0.1:${silent.port}/db`, {
+        signal: controller.signal,
+      });
+      setTimeout(() => controller.abort(new CancelledError('shutdown')), 100);
+      const started = Date.now();
+      await expect(opening).rejects.toBeInstanceOf(CancelledError);
+      expect(Date.now() - started).toBeLessThan(2_000);
+    } finally {
+      await silent.close();
+    }
+  });
+
   it('an aborted open rejects with CancelledError', async () => {
     const controller = new AbortController();
     controller.abort(new CancelledError('shutdown'));
@@ -90,3 +125,23 @@ describe('a queue server that does not answer', () => {
     ).rejects.toBeInstanceOf(CancelledError);
   });
 });
+
+/** A TCP server on loopback that accepts connections and never writes a byte. */
+async function silentServer(): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (typeof address !== 'object' || address === null) throw new Error('no address');
+  return {
+    port: address.port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}

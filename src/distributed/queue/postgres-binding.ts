@@ -12,6 +12,8 @@ import { queueServerError } from './queue-errors.js';
 import type { QueueLocation } from './queue-url.js';
 import { untilAborted } from './until-aborted.js';
 
+const MIGRATION_TIMEOUT_MS = 60_000;
+
 /**
  * BullMQ's PostgreSQL backend (bullmq ≥ 6): jobs are rows in a schema of their own, waiting workers are woken by
  * LISTEN/NOTIFY. Opening checks the server answers and runs BullMQ's migrations into the namespace schema (under
@@ -30,13 +32,17 @@ export async function bindPostgres(location: QueueLocation, options: BindOptions
   client.on('error', () => undefined);
   const abandon = (): void => void client.end().catch(() => undefined);
   try {
-    await untilAborted(client.connect(), options.signal, abandon);
-    await untilAborted(runMigrations(client, options.namespace), options.signal, abandon);
+    await untilAborted(client.connect(), options.signal, options.connectTimeoutMs, abandon);
+    // Migrating is slower than answering (a first open creates the tables): its own, wider bound.
+    const migrating = Math.max(MIGRATION_TIMEOUT_MS, options.connectTimeoutMs);
+    await untilAborted(runMigrations(client, options.namespace), options.signal, migrating, abandon);
   } catch (error) {
+    // Not awaited: ending a client whose server never answered waits for that server (up to the connect
+    // timeout); the socket is released in the background and the caller hears now.
+    abandon();
     throw queueServerError(error, describe);
-  } finally {
-    await client.end().catch(() => undefined);
   }
+  await client.end().catch(() => undefined);
   // Each instance gets its own pool (and a worker or QueueEvents its own LISTEN client), built by BullMQ from this
   // config: the schema only reaches BullMQ through the config-object form (it pins search_path on every connection).
   const connection: PostgresPoolConfig = { ...config, schema: options.namespace };

@@ -29,8 +29,8 @@ export async function bindRedis(location: QueueLocation, options: BindOptions): 
   const abandon = (): void => probe.disconnect();
   let policy: string | undefined;
   try {
-    await untilAborted(probe.connect(), options.signal, abandon);
-    const info = await untilAborted(probe.info('memory'), options.signal, abandon);
+    await untilAborted(probe.connect(), options.signal, options.connectTimeoutMs, abandon);
+    const info = await untilAborted(probe.info('memory'), options.signal, options.connectTimeoutMs, abandon);
     policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1];
   } catch (error) {
     throw queueServerError(reason ?? error, describe);
