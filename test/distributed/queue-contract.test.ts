@@ -148,6 +148,24 @@ describe.each(backends)('the queue on %s', (kind, start) => {
     await worker.close();
   });
 
+  it('QueueEvents tells another process a job completed, with its result (what an orchestrator follows)', async () => {
+    const events = connection.events<string>('events');
+    await events.waitUntilReady();
+    const heard: Array<{ jobId: string; returnvalue: unknown }> = [];
+    events.on('completed', ({ jobId, returnvalue }) => heard.push({ jobId, returnvalue }));
+    const worker = connection.worker<{ shot: string }, string>(
+      'events',
+      async (job) => `frame of ${job.data.shot}`,
+    );
+    const queue = connection.queue<{ shot: string }, string>('events');
+    const job = await queue.add('generate', { shot: 'shot-9' }, { jobId: stepJobId('eventsproj', hash(9)) });
+    expect(await job.waitUntilFinished(events, 20_000)).toBe('frame of shot-9');
+    await waitFor('the completed event', async () => (heard.length > 0 ? true : undefined), 10_000);
+    expect(heard).toEqual([{ jobId: job.id, returnvalue: 'frame of shot-9' }]);
+    await worker.close();
+    await events.close();
+  });
+
   it('a flow parent runs only after all its children and reads their results by job id', async () => {
     const order: string[] = [];
     const worker = connection.worker<{ n: number }, unknown>(
