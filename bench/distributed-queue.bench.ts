@@ -1,5 +1,5 @@
 import { openQueueConnection, type QueueConnection } from '../src/distributed/queue/index.js';
-import { startPostgres } from '../test/support/postgres-queue.js';
+import { startPostgres } from '../test/support/postgres.js';
 import { startRedis } from '../test/support/redis.js';
 import { median } from './timing.js';
 import type { BenchRow } from './types.js';

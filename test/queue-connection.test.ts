@@ -1,7 +1,7 @@
 import { createServer, type Socket } from 'node:net';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { BackendUnreachableError, CancelledError, ErrorCode, ValidationError } from '../src/core/errors.js';
+import { CancelledError, ErrorCode, StoreError, ValidationError } from '../src/core/errors.js';
 import { openQueueConnection, parseQueueUrl, stepJobId } from '../src/distributed/queue/index.js';
 import { freePort } from './support/local-server.js';
 
@@ -67,15 +67,15 @@ describe('a step job id', () => {
 
 describe('a queue server that does not answer', () => {
   it.each(['postgres', 'redis'])(
-    'on %s is a retryable BackendUnreachableError naming the server without its password',
+    'on %s is a retryable StoreError naming the server without its password',
     async (scheme) => {
       const port = await freePort();
       const error = await openQueueConnection(`${scheme}://app:hunter2@127.0.0.1:${port}/0`).catch(
         (e: unknown) => e,
       );
-      expect(error).toBeInstanceOf(BackendUnreachableError);
-      const e = error as BackendUnreachableError;
-      expect(e.code).toBe(ErrorCode.BACKEND_UNREACHABLE);
+      expect(error).toBeInstanceOf(StoreError);
+      const e = error as StoreError;
+      expect(e.code).toBe(ErrorCode.STORE);
       expect(e.retryable).toBe(true);
       expect(e.message).toContain(`${scheme}://app@127.0.0.1:${port}`);
       expect(e.message).toMatch(/ECONNREFUSED/);
@@ -92,7 +92,8 @@ describe('a queue server that does not answer', () => {
         const error = await openQueueConnection(`${scheme}://127.0.0.1:${silent.port}`, {
           connectTimeoutMs: 300,
         }).catch((e: unknown) => e);
-        expect(error).toBeInstanceOf(BackendUnreachableError);
+        expect(error).toBeInstanceOf(StoreError);
+        expect((error as StoreError).retryable).toBe(true);
         expect((error as Error).message).toMatch(/127\.0\.0\.1:\d+.*(no answer within 300 ms|timeout)/);
         expect(Date.now() - started).toBeLessThan(5_000);
       } finally {

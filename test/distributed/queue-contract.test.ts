@@ -18,7 +18,7 @@ import {
   type QueueConnection,
 } from '../../src/distributed/queue/index.js';
 import { REPO_ROOT } from '../helpers/cli.js';
-import { startPostgres } from '../support/postgres-queue.js';
+import { startPostgres } from '../support/postgres.js';
 import { startRedis } from '../support/redis.js';
 
 /**

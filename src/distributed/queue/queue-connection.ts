@@ -120,7 +120,7 @@ export interface BindOptions {
 /**
  * Opens a connection to the queue server named by `url`: checks that it answers (and, on PostgreSQL, creates or
  * migrates the schema; on Redis, refuses a server that may evict keys). A server that does not answer is a
- * retryable `BackendUnreachableError` naming it; a bad URL is a `ValidationError`.
+ * retryable `StoreError` naming it; a bad URL is a `ValidationError`.
  */
 export async function openQueueConnection(
   url: string,

@@ -1,18 +1,13 @@
 import { classifyError } from '../../core/error-classify.js';
-import {
-  BackendUnreachableError,
-  StoreError,
-  errorMessage,
-  isCancellation,
-  isStoryCoreError,
-} from '../../core/errors.js';
+import { StoreError, errorMessage, isCancellation, isStoryCoreError } from '../../core/errors.js';
 
 /**
- * What a queue server's failure means to a caller, in the one error hierarchy. Network failures (refused, reset,
- * timed out, DNS) and "the server is starting or full" answers are a `BackendUnreachableError` (retryable: the
- * server may be back in a moment — a restart is exactly that); refused credentials, a missing database, an
- * unsupported server version are a `StoreError` (not retryable: only a person can fix them). Either names the
- * server as `describe()` prints it, never with its password.
+ * What a queue server's failure means to a caller, in the one error hierarchy — the same words the shared run store
+ * uses, since one PostgreSQL is often both. Network failures (refused, reset, timed out, DNS) and "the server is
+ * starting or full" answers are a _retryable_ `StoreError` (the server may be back in a moment — a restart is
+ * exactly that); refused credentials, a missing database, an unsupported server version are a `StoreError` that is
+ * not retryable (only a person can fix them). Either names the server as `describe()` prints it, never with its
+ * password.
  */
 
 /** SQLSTATE classes/codes that mean "try again later": 08 connection exception, 53 insufficient resources, 57P0x. */
@@ -43,9 +38,10 @@ export function queueServerError(error: unknown, server: string, doing = 'connec
   const cause = scrub(errorMessage(error));
   error = withoutCommand(error);
   if (isTemporary(error)) {
-    return new BackendUnreachableError(`queue server ${server} is unreachable (${doing} it): ${cause}`, {
+    return new StoreError(`queue server ${server} is unreachable (${doing} it): ${cause}`, {
       cause: error,
       details,
+      retryable: true,
     });
   }
   return new StoreError(`queue server ${server} refused us (${doing} it): ${cause}`, {
