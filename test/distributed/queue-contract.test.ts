@@ -196,8 +196,9 @@ describe.each(backends)('the queue on %s', (kind, start) => {
     const parent = await waitFor(
       'the parent to complete',
       async () => {
-        const job = await queue.getJob(parentId);
-        return (await job?.getState()) === 'completed' ? job : undefined;
+        const state = await (await queue.getJob(parentId))?.getState();
+        // Read again once completed: a job read just before it completed holds no return value.
+        return state === 'completed' ? queue.getJob(parentId) : undefined;
       },
       20_000,
     );
@@ -284,8 +285,8 @@ describe.each(backends)('the queue on %s', (kind, start) => {
     const job = await waitFor(
       'the job to be completed by the survivor',
       async () => {
-        const j = await queue.getJob(id);
-        return (await j?.getState()) === 'completed' ? j : undefined;
+        const state = await (await queue.getJob(id))?.getState();
+        return state === 'completed' ? queue.getJob(id) : undefined;
       },
       30_000,
     );
