@@ -25,7 +25,7 @@ function percentile(sorted: number[], p: number): number {
 }
 
 const tmp = await tempDir('bench-dist');
-const redis = await startRedis(tmp.path);
+const redis = await startRedis();
 const doubles: ComfyDouble[] = [];
 const workers: Awaited<ReturnType<typeof startWorker>>[] = [];
 try {
@@ -52,7 +52,7 @@ try {
     '0',
   ];
   const shared = { queue: redis.url, store: join(tmp.path, 'store'), artifacts: join(tmp.path, 'artifacts') };
-  await mkdir(shared.store, { recursive: true });
+  await mkdir(shared.store!, { recursive: true });
   for (const d of doubles) workers.push(await startWorker(shared, [...backend(d.url), '--concurrency', '1']));
   const base = testProject({ id: 'bench-dist', shots: SHOTS, width: 320, height: 180 }) as {
     shots: Array<Record<string, unknown>>;
@@ -81,7 +81,7 @@ try {
   const wallMs = performance.now() - started;
   if (result.code !== 0) throw new Error(`generate --queue failed: ${result.stderr}`);
 
-  const db = new Database(join(shared.store, 'storycore.db'), { readonly: true });
+  const db = new Database(join(shared.store!, 'storycore.db'), { readonly: true });
   const finished = db
     .prepare("SELECT payload, at FROM events WHERE type = 'job-finished'")
     .all()

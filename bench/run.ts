@@ -5,6 +5,7 @@
 import { benchAnimatic } from './animatic.bench.js';
 import { benchComfyUi } from './comfyui.bench.js';
 import { benchComfyUiPool } from './comfyui-pool.bench.js';
+import { benchDistributedQueue } from './distributed-queue.bench.js';
 import { benchDraft } from './draft.bench.js';
 import { benchEndToEnd } from './e2e.bench.js';
 import { benchImages } from './images.bench.js';
@@ -36,6 +37,14 @@ const suites: Array<[string, () => Promise<BenchRow[]>]> = [
       ),
   ],
   ['animatic', () => benchAnimatic()],
+  // Needs the Debian packages postgresql and redis-server (as test:distributed does).
+  [
+    'queue',
+    () =>
+      benchDistributedQueue(
+        process.env['BENCH_QUEUE_JOBS'] ? { jobs: Number(process.env['BENCH_QUEUE_JOBS']) } : {},
+      ),
+  ],
 ];
 
 function fmt(value: number): string {

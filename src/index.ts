@@ -326,3 +326,27 @@ export type {
   StudioResults,
   FrameResult,
 } from './server/index.js';
+
+// Beyond one machine: the queue seam (BullMQ on PostgreSQL or Redis; drivers loaded on open).
+export {
+  openQueueConnection,
+  DEFAULT_QUEUE_NAMESPACE,
+  parseQueueUrl,
+  stepJobId,
+  childValuesById,
+} from './distributed/queue/index.js';
+export type {
+  QueueConnection,
+  OpenQueueConnectionOptions,
+  QueueBackendKind,
+  QueueLocation,
+  JobQueue,
+  JobQueueOptions,
+  JobWorker,
+  JobWorkerOptions,
+  JobProcessor,
+  JobFlowProducer,
+  JobFlowProducerOptions,
+  JobQueueEvents,
+  JobQueueEventsOptions,
+} from './distributed/queue/index.js';

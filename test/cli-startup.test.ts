@@ -52,12 +52,23 @@ async function modulesLoadedBy(
   return { packages, files };
 }
 
-// pg loads only for a PostgreSQL store, the S3 SDK only for an s3:// artifact store.
-const HEAVY = ['sharp', 'zod', 'better-sqlite3', 'yazl', 'cli-progress', 'pg', '@aws-sdk/client-s3'];
+// pg loads only for a PostgreSQL store or queue, the S3 SDK only for an s3:// artifact store, bullmq and ioredis
+// only for a queue.
+const HEAVY = [
+  'sharp',
+  'zod',
+  'better-sqlite3',
+  'yazl',
+  'cli-progress',
+  'pg',
+  '@aws-sdk/client-s3',
+  'bullmq',
+  'ioredis',
+];
 
 describe('storycore start-up loads only what a command uses', () => {
   it.each([['--version'], ['--help']])(
-    '`storycore %s` loads commander and none of sharp, zod, better-sqlite3, yazl, cli-progress, pg, the S3 SDK or the pipeline',
+    '`storycore %s` loads commander and none of sharp, zod, better-sqlite3, yazl, cli-progress, pg, the S3 SDK, bullmq, ioredis or the pipeline',
     async (flag) => {
       const { packages, files } = await modulesLoadedBy([flag]);
       // The recorder saw the CLI itself, so an empty log cannot pass for a light one.

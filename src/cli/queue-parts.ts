@@ -15,28 +15,38 @@ export interface QueueParts {
  * The queue, the shared run store and the shared artifacts the flags name, each checked before any work: a bad URL,
  * a server that does not answer (named, without its password) or a missing `--artifacts` fails here.
  */
-export async function openQueueParts(opts: QueueFlags, signal: AbortSignal): Promise<QueueParts> {
+export async function openQueueParts(
+  opts: QueueFlags,
+  signal: AbortSignal,
+  onError?: (message: string) => void,
+): Promise<QueueParts> {
   const location = requireQueue(opts);
-  const [{ openRedisQueue }, { openSharedArtifacts, openSharedRunStore }] = await Promise.all([
+  const [{ openQueueHandle }, { openSharedArtifacts, openSharedRunStore }] = await Promise.all([
     import('../distributed/queue-handle.js'),
     import('../distributed/locations.js'),
   ]);
   const artifacts = await openSharedArtifacts(opts.artifacts);
-  const queue = openRedisQueue(location);
-  if (opts.store === undefined) {
+  const isRedis = /^rediss?:/i.test(location.trim());
+  if (opts.store === undefined && isRedis) {
     throw new ValidationError('with a Redis queue, --store <location> names the shared run journal', [
       { path: '--store', message: 'missing' },
     ]);
   }
-  await queue.check();
-  const { store } = await openSharedRunStore(opts.store, signal);
-  return {
-    queue,
-    store,
-    artifacts,
-    close: async () => {
-      await queue.close();
-      await store.close();
-    },
-  };
+  const queue = await openQueueHandle(location, { signal, ...(onError ? { onError } : {}) });
+  try {
+    // With a PostgreSQL queue the journal defaults to the same database (its own schema).
+    const { store } = await openSharedRunStore(opts.store ?? location, signal);
+    return {
+      queue,
+      store,
+      artifacts,
+      close: async () => {
+        await queue.close();
+        await store.close();
+      },
+    };
+  } catch (error) {
+    await queue.close();
+    throw error;
+  }
 }

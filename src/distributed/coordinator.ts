@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { FlowProducer, JobsOptions, Queue } from 'bullmq';
+import type { JobsOptions } from 'bullmq';
+import type { JobFlowProducer, JobQueue } from './queue/index.js';
 import { cancellationFrom } from '../core/abort.js';
 import { ConflictError, ErrorCode, StoryCoreError } from '../core/errors.js';
 import { EXPORT_PACKAGE_SHARE } from '../pipeline/animatic-step.js';
@@ -131,8 +132,8 @@ const STEP_EVENTS = new Set(['step-started', 'step-completed', 'step-reused', 's
 async function driveOnQueue(
   session: RunSession,
   options: QueuedRunOptions & { queueName: string },
-  queue: Queue,
-  flow: FlowProducer,
+  queue: JobQueue,
+  flow: JobFlowProducer,
 ): Promise<PipelineResult> {
   const { ctx, body, run } = session;
   const { project, progress } = ctx;
@@ -250,7 +251,7 @@ async function driveOnQueue(
  * cancelled within a second and fail them without retry; the finish job, the parent of a shot that was active, can
  * be removed only after that, so this looks again for a few seconds.
  */
-async function removeWaiting(queue: Queue, ids: readonly string[]): Promise<void> {
+async function removeWaiting(queue: JobQueue, ids: readonly string[]): Promise<void> {
   const removable = new Set(['waiting', 'delayed', 'prioritized', 'waiting-children', 'wait', 'paused']);
   let left = [...ids];
   const deadline = Date.now() + 5000;

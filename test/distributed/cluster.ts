@@ -1,5 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, connect } from 'node:net';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,80 +11,23 @@ import type { ExecutionRecord, RunRecord, StepRecord } from '../../src/store/run
  * read-only looks into the shared journal and artifact folder.
  */
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-export interface RedisServer {
-  url: string;
-  port: number;
-  child: ChildProcess;
-  stop(): Promise<void>;
-}
-
-/** redis-server as BullMQ needs it (noeviction, AOF), on a free loopback port, data in `dir`. */
-export async function startRedis(dir: string, port?: number): Promise<RedisServer> {
-  const p = port ?? (await freePort());
-  const child = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(p),
-      '--bind',
-      '127.0.0.1',
-      '--maxmemory-policy',
-      'noeviction',
-      '--appendonly',
-      'yes',
-      '--dir',
-      dir,
-      '--save',
-      '',
-    ],
-    { stdio: 'ignore' },
-  );
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const up = await new Promise<boolean>((resolve) => {
-      const socket = connect(p, '127.0.0.1', () => {
-        socket.end();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (up) break;
-    if (Date.now() > deadline || child.exitCode !== null)
-      throw new Error(`redis-server did not start on ${p}`);
-    await sleep(50);
-  }
-  return {
-    url: `redis://127.0.0.1:${p}`,
-    port: p,
-    child,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGKILL');
-      await exited;
-    },
-  };
-}
+export { startRedis, type LocalRedis as RedisServer } from '../support/redis.js';
 
 export interface Shared {
   queue: string;
-  store: string;
+  /** @default the queue's database (a PostgreSQL queue) */
+  store?: string;
   artifacts: string;
 }
 
 export function sharedArgs(shared: Shared): string[] {
-  return ['--queue', shared.queue, '--store', shared.store, '--artifacts', shared.artifacts];
+  return [
+    '--queue',
+    shared.queue,
+    ...(shared.store === undefined ? [] : ['--store', shared.store]),
+    '--artifacts',
+    shared.artifacts,
+  ];
 }
 
 /** `storycore worker`, resolved once it said it is ready. */

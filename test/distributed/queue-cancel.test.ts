@@ -38,7 +38,7 @@ const workers: RunningCli[] = [];
 beforeAll(async () => {
   assertCliBuilt();
   tmp = await tempDir('queue-cancel');
-  redis = await startRedis(tmp.path);
+  redis = await startRedis();
   double = await startComfyDouble({ models: { checkpoints: [CKPT] }, samplerStepMs: 100, previews: false });
   shared = { queue: redis.url, store: join(tmp.path, 'store'), artifacts: join(tmp.path, 'artifacts') };
 });
@@ -95,7 +95,7 @@ describe('a run on the queue', () => {
     coordinator.child.kill('SIGINT');
     const exit = await coordinator.exited;
     expect(exit.code, coordinator.stderr()).toBe(130);
-    const run = journal(shared.store).runs.find((r) => r.project_id === 'cancelled');
+    const run = journal(shared.store!).runs.find((r) => r.project_id === 'cancelled');
     expect(run?.status).toBe('cancelled');
     const queue = new Queue('storycore', { connection: { host: '127.0.0.1', port: redis.port } });
     try {
@@ -139,15 +139,14 @@ describe('a run on the queue', () => {
       { timeoutMs: 180_000 },
     );
     await until('a shot on the double', () => shotsOnDouble() > before);
-    const port = redis.port;
-    await redis.stop();
+    await redis.kill9();
     await sleep(1000);
-    redis = await startRedis(tmp.path, port);
+    await redis.restart();
     const exit = await coordinator.exited;
     expect(exit.code, coordinator.stderr()).toBe(0);
-    const run = journal(shared.store).runs.find((r) => r.project_id === 'redis-restart')!;
+    const run = journal(shared.store!).runs.find((r) => r.project_id === 'redis-restart')!;
     expect(run.status).toBe('succeeded');
-    const steps = journal(shared.store).steps.filter((s) => s.run_id === run.id);
+    const steps = journal(shared.store!).steps.filter((s) => s.run_id === run.id);
     expect(steps).toHaveLength(9 + 1 + 4 * 3 + 2);
     expect(new Set(steps.map((s) => s.step_id)).size).toBe(steps.length);
     expect(steps.every((s) => s.status === 'done')).toBe(true);

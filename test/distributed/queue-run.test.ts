@@ -26,9 +26,10 @@ import {
 } from './cluster.js';
 
 /**
- * The distributed runner end to end, with real processes: a throw-away redis-server as the queue, a throw-away
- * PostgreSQL cluster as the shared journal, the compiled CLI as two workers and as the coordinator
- * (`generate --queue`), and an artifact folder the processes share. The embedded run is the reference: the queue
+ * The distributed runner end to end, with real processes, as a studio runs it by default: a throw-away PostgreSQL
+ * cluster as the queue (BullMQ's PostgreSQL backend) and the shared journal (the same database), the compiled CLI as
+ * two workers and as the coordinator (`generate --queue`), and an artifact folder the processes share (a Redis queue
+ * is what the takeover and cancel suites use). The embedded run is the reference: the queue
  * must give the same frames and the same stable manifest.
  */
 
@@ -42,9 +43,9 @@ const workers: RunningCli[] = [];
 beforeAll(async () => {
   assertCliBuilt();
   tmp = await tempDir('queue-run');
-  [redis, postgres] = await Promise.all([startRedis(tmp.path), startPostgres()]);
+  [redis, postgres] = await Promise.all([startRedis(), startPostgres()]);
   store = await PostgresRunStore.open(postgres.url);
-  shared = { queue: redis.url, store: postgres.url, artifacts: join(tmp.path, 'shared-artifacts') };
+  shared = { queue: postgres.url, artifacts: join(tmp.path, 'shared-artifacts') };
   workers.push(await startWorker(shared), await startWorker(shared));
 });
 afterAll(async () => {
@@ -198,7 +199,7 @@ describe('bad input to the queue commands', () => {
       join(tmp.path, 'p3'),
       testProject({ id: 'bad', shots: 1, width: 160, height: 96 }),
     );
-    const noArtifacts = await runCli(['generate', project, '--queue', redis.url, '--store', shared.store]);
+    const noArtifacts = await runCli(['generate', project, '--queue', postgres.url]);
     const storeDown = await runCli(
       [
         'worker',
@@ -216,31 +217,25 @@ describe('bad input to the queue commands', () => {
     expect(storeDown.stderr).not.toContain('s3cret');
     expect(noArtifacts.code).toBe(2);
     expect(noArtifacts.stderr).toContain('needs --artifacts <dir|s3://bucket/prefix>');
-    const badUrl = await runCli([
-      'worker',
-      '--queue',
-      'not a url',
-      '--store',
-      shared.store,
-      '--artifacts',
-      shared.artifacts,
-    ]);
+    const badUrl = await runCli(['worker', '--queue', 'not a url', '--artifacts', shared.artifacts]);
     expect(badUrl.code).toBe(2);
-    expect(badUrl.stderr).toContain('--queue "not a url" is not a URL');
+    expect(badUrl.stderr).toMatch(/not a url/);
     const down = await runCli(
       [
         'worker',
         '--queue',
         'redis://studio:s3cret@127.0.0.1:9',
         '--store',
-        shared.store,
+        join(tmp.path, 'unused-store'),
         '--artifacts',
         shared.artifacts,
       ],
       { timeoutMs: 30_000 },
     );
     expect(down.code).toBe(1);
-    expect(down.stderr).toMatch(/the queue server redis:\/\/studio:\*\*\*@127\.0\.0\.1:9\S* is unreachable/);
+    expect(down.stderr).toMatch(
+      /127\.0\.0\.1:9\b.*(unreachable|refused)|(unreachable|refused).*127\.0\.0\.1:9\b/i,
+    );
     expect(down.stderr).not.toContain('s3cret');
     const noStore = await runCli(['worker', '--queue', redis.url, '--artifacts', shared.artifacts]);
     expect(noStore.code).toBe(2);

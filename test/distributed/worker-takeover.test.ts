@@ -40,7 +40,7 @@ const started: RunningCli[] = [];
 beforeAll(async () => {
   assertCliBuilt();
   tmp = await tempDir('takeover');
-  redis = await startRedis(tmp.path);
+  redis = await startRedis();
   double = await startComfyDouble({ models: { checkpoints: [CKPT] }, samplerStepMs: 100, previews: false });
   shared = { queue: redis.url, store: join(tmp.path, 'store'), artifacts: join(tmp.path, 'artifacts') };
 });
@@ -110,7 +110,7 @@ describe('a worker killed mid-shot', () => {
     const runId = result['runId'] as string;
     const tookMs = Date.now() - killedAt;
 
-    const { steps, executions } = journal(shared.store);
+    const { steps, executions } = journal(shared.store!);
     const mine = steps.filter((s) => s.run_id === runId);
     const expected = 9 + 1 + shots * 3 + 2;
     expect(mine).toHaveLength(expected);

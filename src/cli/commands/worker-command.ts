@@ -22,14 +22,17 @@ export function addQueueOptions(cmd: Command, forWorker: boolean): Command {
     .option(
       '--queue <url>',
       forWorker
-        ? 'the job queue to take work from: redis://host:port'
-        : "run on the studio's workers through this job queue (redis://host:port) instead of in this process",
+        ? 'the job queue to take work from: postgres://… or redis://host:port'
+        : "run on the studio's workers through this job queue (postgres://… or redis://…) instead of here",
     )
     .option(
       '--store <location>',
-      'the shared run journal: a workspace folder or .db file every process reaches',
+      "the shared run journal: postgres://… (default: the queue's database) or, on one machine, a folder",
     )
-    .option('--artifacts <dir>', 'the shared artifact folder (local, or an NFS mount every worker reaches)')
+    .option(
+      '--artifacts <location>',
+      'the shared artifacts: a folder every worker reaches (NFS) or s3://bucket/prefix?endpoint=…',
+    )
     .option('--queue-name <name>', 'the BullMQ queue within the server (default storycore)');
 }
 
@@ -62,7 +65,7 @@ export function registerWorkerCommand(program: Command, ctx: CliContext): void {
       const opts = cmd.optsWithGlobals<WorkerFlags>();
       const controller = new AbortController();
       const { openQueueParts } = await import('../queue-parts.js');
-      const parts = await openQueueParts(opts, controller.signal);
+      const parts = await openQueueParts(opts, controller.signal, (line) => ctx.err(line));
       const backend = await resolveBackend(opts, undefined, process.cwd(), controller.signal);
       const { createDraftBackend } = await import('../../backends/draft/index.js');
       const { runWorker } = await import('../../distributed/worker.js');
@@ -106,7 +109,7 @@ export function registerWorkerCommand(program: Command, ctx: CliContext): void {
 /** `--store` is needed unless the queue's server also keeps the journal. */
 export function requireQueue(opts: QueueFlags): string {
   if (opts.queue === undefined || opts.queue.trim() === '') {
-    throw new ValidationError('a worker needs --queue <url> (redis://host:port)', [
+    throw new ValidationError('a worker needs --queue <url> (postgres://… or redis://host:port)', [
       { path: '--queue', message: 'missing' },
     ]);
   }
