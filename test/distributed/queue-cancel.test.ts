@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Queue } from 'bullmq';
+import { openQueueConnection } from '../../src/distributed/queue/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   REPO_ROOT,
@@ -97,7 +97,9 @@ describe('a run on the queue', () => {
     expect(exit.code, coordinator.stderr()).toBe(130);
     const run = journal(shared.store!).runs.find((r) => r.project_id === 'cancelled');
     expect(run?.status).toBe('cancelled');
-    const queue = new Queue('storycore', { connection: { host: '127.0.0.1', port: redis.port } });
+    // Through the queue seam, as the runner sees it (its namespace is the Redis key prefix).
+    const connection = await openQueueConnection(redis.url);
+    const queue = connection.queue('storycore');
     try {
       const counts = await queue.getJobCounts('waiting', 'prioritized', 'delayed', 'waiting-children');
       expect(counts).toEqual({ waiting: 0, prioritized: 0, delayed: 0, 'waiting-children': 0 });
@@ -109,7 +111,7 @@ describe('a run on the queue', () => {
       }
       expect(active).toBe(0);
     } finally {
-      await queue.close();
+      await connection.close();
     }
     const submittedAfter = shotsOnDouble();
     await sleep(3000);
