@@ -174,6 +174,7 @@ export async function runPipeline(project: Project, options: PipelineOptions): P
     // The run's event log (what a server replays to a client that reconnects): every event but progress, which
     // is kept at whole percents so a long run does not write thousands of rows.
     if (event.type === 'servers' && event.message === undefined) return;
+    if (event.type === 'preview') return; // transient: the frame replaces it
     if (event.type === 'progress') {
       const percent = Math.floor(event.progress);
       if (percent === loggedPercent) return;
@@ -215,6 +216,7 @@ export async function runPipeline(project: Project, options: PipelineOptions): P
     panelSize: options.panelSize ?? 512,
     thresholds,
     regenerateBudget: options.regenerateBudget ?? project.qa?.regenerateBudget ?? 2,
+    emit,
   };
 
   const body = async (): Promise<PipelineResult> => {

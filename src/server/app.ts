@@ -188,14 +188,24 @@ export function createStudioApp(options: StudioAppOptions): Hono {
     return streamSSE(c, async (stream) => {
       let dirty = true;
       let wake = (): void => {};
-      const unsubscribe = runs.subscribe(run.id, () => {
-        dirty = true;
+      // Live previews are in no log: the latest per shot waits here and goes out without an id (so Last-Event-ID
+      // is untouched), before the log events read in the same round, so a preview never follows its shot's frame.
+      const previews = new Map(runs.previewsOf(run.id).map((p) => [p.shotId, p]));
+      const unsubscribe = runs.subscribe(run.id, (preview) => {
+        if (preview) previews.set(preview.shotId, preview);
+        else dirty = true;
         wake();
       });
       stream.onAbort(() => wake());
       try {
         while (!stream.aborted) {
           dirty = false;
+          const sending = [...previews.values()];
+          previews.clear();
+          for (const preview of sending) {
+            const { type: _type, ...data } = preview;
+            await stream.writeSSE({ event: 'preview', data: JSON.stringify(data) });
+          }
           const events = store().runs.listEvents(run.id, { afterSeq: after, limit: PAGE });
           for (const event of events) {
             await stream.writeSSE({
@@ -205,7 +215,7 @@ export function createStudioApp(options: StudioAppOptions): Hono {
             });
             after = event.seq;
           }
-          if (events.length === PAGE || dirty) continue;
+          if (events.length === PAGE || dirty || previews.size > 0) continue;
           const live = runs.isLive(run.id);
           const status = store().runs.getRun(run.id)?.status;
           if (!live && status !== 'running') {
