@@ -93,8 +93,7 @@ export function createShotRunner(
               { ...baseRequest, seed, purpose: 'shot', reference: await reference() },
               {
                 signal: attemptSignal,
-                onProgress: (p) =>
-                  progress.update('comfyui', shot.id, Math.min(p.fraction, 0.99), p.message),
+                onProgress: (p) => progress.update('comfyui', shot.id, Math.min(p.fraction, 0.99), p.message),
                 onPreview: previews.onPreview,
               },
             )

@@ -24,7 +24,13 @@ export function pruneRuns(db: SqliteConnection, input: PruneInput): PruneRunsRes
   }>;
   const kept = new Set<string>();
   const seen = new Map<string, { count: number; succeeded: boolean }>();
+  const named = input.dropRuns === undefined ? undefined : new Set(input.dropRuns);
   for (const run of runs) {
+    if (named) {
+      if (!named.has(run.id) || input.liveProjects.has(run.project_id) || input.liveRuns.has(run.id))
+        kept.add(run.id);
+      continue;
+    }
     const project = seen.get(run.project_id) ?? { count: 0, succeeded: false };
     seen.set(run.project_id, project);
     const newest = project.count < input.keepRuns;
@@ -45,6 +51,10 @@ export function pruneRuns(db: SqliteConnection, input: PruneInput): PruneRunsRes
     const keep = db.sql('INSERT INTO gc_kept (id) VALUES (?)');
     for (const id of kept) keep.run(id);
     const live = JSON.stringify([...input.liveProjects]);
+    // Deleting named runs touches only their projects' memo rows; gc considers every project.
+    const scope = named
+      ? JSON.stringify([...new Set(runs.filter((r) => !kept.has(r.id)).map((r) => r.project_id))])
+      : null;
     // A memo row stays when a kept run of its project executed or reused it, or when its project is live.
     const journaledByKept = `
       SELECT rs.run_id FROM run_steps rs JOIN gc_kept k ON k.id = rs.run_id JOIN runs r ON r.id = rs.run_id
@@ -53,9 +63,10 @@ export function pruneRuns(db: SqliteConnection, input: PruneInput): PruneRunsRes
     const { changes: droppedMemo } = db
       .sql(
         `DELETE FROM step_memo WHERE project_id NOT IN (SELECT value FROM json_each(?))
+           AND (? IS NULL OR project_id IN (SELECT value FROM json_each(?)))
            AND NOT EXISTS (${journaledByKept})`,
       )
-      .run(live);
+      .run(live, scope, scope);
     // Kept memo rows made by a dropped run now name the newest kept run that used them (the foreign key needs one).
     db.sql(
       `UPDATE step_memo SET run_id = (${journaledByKept} ORDER BY r.seq DESC LIMIT 1)
