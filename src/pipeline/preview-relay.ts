@@ -54,10 +54,11 @@ export function relayPreviews(
     const preview = waiting;
     waiting = undefined;
     encoding = true;
-    lastEmitAt = now();
     makeThumbnail(preview.bytes, maxSide)
       .then((thumb) => {
         if (closed) return;
+        // Counted from the emit, so two previews are never closer than the interval, however long encoding took.
+        lastEmitAt = now();
         emit({
           type: 'preview',
           shotId,

@@ -40,10 +40,11 @@ export async function deleteProjectRuns(
       });
     }
   }
-  const exports = runIds.flatMap((id) => publishedExports(store, id, 'done'));
+  // What the runs wrote or reused: the last run using an export (say an unchanged rerun) takes it along.
+  const exports = runIds.flatMap((id) => exportsOf(store, id));
   const gc = await collectGarbage(workspace, { dropRuns: runIds, ...(signal ? { signal } : {}) });
-  // A folder another run of the project reused (an unchanged rerun) is that run's export too.
-  const stillUsed = new Set(runIdsOf(store, projectId).flatMap((id) => publishedExports(store, id, 'any')));
+  // A folder another run of the project wrote or reused is that run's export too.
+  const stillUsed = new Set(runIdsOf(store, projectId).flatMap((id) => exportsOf(store, id)));
   const removedExports: string[] = [];
   for (const path of new Set(exports)) {
     if (stillUsed.has(path) || !inside(service.outDir, path)) continue;
@@ -58,13 +59,11 @@ export function runIdsOf(store: RunStore, projectId: string): string[] {
   return store.listRuns({ projectId, limit: Number.MAX_SAFE_INTEGER }).map((r) => r.id);
 }
 
-/** The export folder and zip a run's export step wrote (`done`) or used (`any`: reused ones too). */
-function publishedExports(store: RunStore, runId: string, which: 'done' | 'any'): string[] {
+/** The export folder and zip a run's export step wrote or reused. */
+function exportsOf(store: RunStore, runId: string): string[] {
   const step = store
     .listSteps(runId)
-    .find(
-      (s) => s.stepId === 'export' && (s.status === 'done' || (which === 'any' && s.status === 'reused')),
-    );
+    .find((s) => s.stepId === 'export' && (s.status === 'done' || s.status === 'reused'));
   const output = step?.output as { dir?: unknown; zipPath?: unknown } | null | undefined;
   return [output?.dir, output?.zipPath].filter((p): p is string => typeof p === 'string');
 }
