@@ -54,14 +54,22 @@ export function RunsPanel({ onView }: { onView: (runId: string) => void }) {
     setCheck(null);
     setCheckError(null);
     try {
-      const { workflow, servers } = runBody({ ...backendSettings, backend: 'comfyui' });
-      const body = workflow === '' ? { servers } : { servers, workflow };
+      const { workflow, servers } = runBody({ ...backendSettings, backend: 'comfyui' }) as {
+        workflow: unknown;
+        servers: string[];
+      };
+      // Only what was given: no servers is the API's "list the servers to check", naming the field.
+      const body = {
+        ...(servers.length > 0 ? { servers } : {}),
+        ...(workflow === '' ? {} : { workflow }),
+      };
       setCheck(
         (await api<{ servers: ServerCheck[] }>('/api/comfyui/check', { method: 'POST', body })).servers,
       );
     } catch (error) {
       const e = error as ApiError;
-      setCheckError([e.message, ...(e.issues ?? []).map((i) => `${i.path}: ${i.message}`)].join(' — '));
+      const issues = (e.issues ?? []).map((i) => `${i.path}: ${i.message}`);
+      setCheckError([e.message, ...issues.filter((i) => !e.message.includes(i))].join(' — '));
     } finally {
       setChecking(false);
     }
