@@ -321,6 +321,8 @@ export type {
   StudioServer,
   StudioServerOptions,
   RunManagerOptions,
+  PreviewEvent,
+  RunListener,
   RunSettings,
   StudioResults,
   FrameResult,
