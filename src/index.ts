@@ -322,6 +322,8 @@ export type {
   StudioServer,
   StudioServerOptions,
   RunManagerOptions,
+  PreviewEvent,
+  RunListener,
   RunSettings,
   StudioResults,
   FrameResult,

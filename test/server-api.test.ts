@@ -1,4 +1,7 @@
+import { existsSync } from 'node:fs';
+import { readdir, utimes } from 'node:fs/promises';
 import { request } from 'node:http';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStudioServer, type StudioServer } from '../src/server/index.js';
 import { makeProjectInput } from './helpers/project-factory.js';
@@ -178,6 +181,75 @@ describe('the studio API on loopback', () => {
     };
     expect(results.success).toBe(true);
     expect(results.generatedShots).toHaveLength(12);
+  });
+
+  it('deletes a run (an export a later run reused stays), then all of a project’s runs with their exports, frames and memo', async () => {
+    await fetch(api('/api/projects'), json(makeProjectInput({ id: 'doomed', shots: 2 })));
+    const startRun = async (): Promise<string> => {
+      const res = await fetch(api('/api/projects/doomed/runs'), { method: 'POST' });
+      expect(res.status).toBe(202);
+      return ((await res.json()) as { runId: string }).runId;
+    };
+    const first = await startRun();
+    await waitForStatus(first, ['succeeded']);
+    const frameUrl = (
+      (await (await fetch(api(`/api/runs/${first}/results`))).json()) as {
+        generatedShots: Array<{ imageUrl: string }>;
+      }
+    ).generatedShots[0]!.imageUrl;
+    const second = await startRun(); // unchanged: every step, the export too, reused from the first
+    await waitForStatus(second, ['succeeded']);
+
+    const one = await fetch(api(`/api/runs/${first}`), { method: 'DELETE' });
+    expect(one.status).toBe(200);
+    expect(await one.json()).toMatchObject({ deleted: [first], removedExports: [] });
+    expect((await fetch(api(`/api/runs/${first}`))).status).toBe(404);
+    const zip = await fetch(api(`/api/runs/${second}/export.zip`));
+    expect(zip.status).toBe(200);
+    await zip.arrayBuffer();
+
+    // Frames written long ago (gc never removes what a live step may have just stored).
+    const root = join(tmp.workspace, 'artifacts');
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    for (const shard of await readdir(root))
+      for (const name of await readdir(join(root, shard)))
+        await utimes(join(root, shard, name), hourAgo, hourAgo);
+    const all = await fetch(api('/api/projects/doomed/runs'), { method: 'DELETE' });
+    expect(all.status).toBe(200);
+    const deleted = (await all.json()) as { deleted: string[]; removedExports: string[]; freedFiles: number };
+    expect(deleted.deleted).toEqual([second]);
+    expect(deleted.removedExports).toHaveLength(2); // the folder and the zip
+    expect(deleted.removedExports.some((p) => p.endsWith('.zip'))).toBe(true);
+    for (const path of deleted.removedExports) expect(existsSync(path), path).toBe(false);
+    expect(deleted.freedFiles).toBeGreaterThan(0);
+    expect((await fetch(api(frameUrl))).status).toBe(404);
+    expect(await (await fetch(api('/api/runs?project=doomed'))).json()).toEqual({ runs: [] });
+    // Nothing memoised is left to reuse: the next run executes every step.
+    const third = await startRun();
+    const events = await readSse(api(`/api/runs/${third}/events`), { until: (m) => m.event === 'end' });
+    expect(events.messages.some((m) => m.event === 'step-reused')).toBe(false);
+    expect(events.messages.filter((m) => m.event === 'step-completed').length).toBeGreaterThan(0);
+    // The project is still there; an unknown one is a 404.
+    expect((await fetch(api('/api/projects/doomed'))).status).toBe(200);
+    expect((await fetch(api('/api/projects/nobody/runs'), { method: 'DELETE' })).status).toBe(404);
+  });
+
+  it('refuses to delete a live run, its project’s runs or the project (409 naming the run); once cancelled they go', async () => {
+    await fetch(api('/api/projects'), json(makeProjectInput({ id: 'busy', shots: 40 })));
+    const { runId } = (await (await fetch(api('/api/projects/busy/runs'), { method: 'POST' })).json()) as {
+      runId: string;
+    };
+    for (const path of [`/api/runs/${runId}`, '/api/projects/busy/runs', '/api/projects/busy']) {
+      const res = await fetch(api(path), { method: 'DELETE' });
+      expect(res.status, path).toBe(409);
+      expect(((await res.json()) as { error: { message: string } }).error.message, path).toContain(runId);
+    }
+    expect((await fetch(api(`/api/runs/${runId}`))).status).toBe(200);
+    expect((await fetch(api(`/api/runs/${runId}/cancel`), { method: 'POST' })).status).toBe(202);
+    await waitForStatus(runId, ['cancelled']);
+    expect((await fetch(api('/api/projects/busy'), { method: 'DELETE' })).status).toBe(204);
+    expect((await fetch(api(`/api/runs/${runId}`))).status).toBe(404);
+    expect((await fetch(api('/api/projects/busy'))).status).toBe(404);
   });
 
   it('never lets an artifact or page route escape the store or the web root', async () => {

@@ -1,38 +1,23 @@
-import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStudioServer, type StudioServer } from '../src/server/index.js';
-import { REPO_ROOT } from './helpers/cli.js';
+import { launchBrowser, newPage as openPage, overflowOf, percentOf, SHOTS_DIR } from './helpers/browser.js';
 import { makeProjectInput } from './helpers/project-factory.js';
 import { createTempWorkspace, type TempWorkspace } from './helpers/temp-workspace.js';
 
 /*
- * The studio end to end in a real browser: Debian's chromium (`apt-get install -y chromium`) driven by
- * playwright-core, against `storycore serve` on loopback with the draft renderer and small frames. Screenshots of
- * each page go to test-artifacts/screenshots (git-ignored).
+ * The studio end to end in a real browser (see helpers/browser.ts), with the draft renderer and small frames.
  */
-const CHROMIUM = process.env['STORYCORE_CHROMIUM'] ?? '/usr/bin/chromium';
-const SHOTS_DIR = join(REPO_ROOT, 'test-artifacts', 'screenshots');
-
 let tmp: TempWorkspace;
 let server: StudioServer;
 let browser: Browser;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `the browser tests need Chromium at ${CHROMIUM}: install it with \`apt-get install -y chromium\` (or set STORYCORE_CHROMIUM)`,
-    );
-  }
-  if (!existsSync(join(REPO_ROOT, 'dist', 'web', 'index.html'))) {
-    throw new Error('the web UI is not built: run `npm run build` (npm ci runs it)');
-  }
-  await mkdir(SHOTS_DIR, { recursive: true });
   tmp = await createTempWorkspace('storycore-studio-');
   server = await startStudioServer({ port: 0, workspace: tmp.workspace, panelSize: 64 });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  browser = await launchBrowser();
 });
 
 afterAll(async () => {
@@ -41,12 +26,7 @@ afterAll(async () => {
   await tmp?.dispose();
 });
 
-async function newPage(width = 1280, height = 720): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width, height }, acceptDownloads: true });
-  const page = await context.newPage();
-  page.setDefaultTimeout(30_000);
-  return page;
-}
+const newPage = (width = 1280, height = 720): Promise<Page> => openPage(browser, width, height);
 
 async function createProject(id: string, shots: number): Promise<void> {
   const res = await fetch(`${server.origin}/api/projects`, {
@@ -57,8 +37,7 @@ async function createProject(id: string, shots: number): Promise<void> {
   expect(res.status).toBe(201);
 }
 
-const percent = async (page: Page): Promise<number> =>
-  Number((await page.getByTestId('progress-percent').textContent())?.replace(/[^0-9]/g, '') ?? 0);
+const percent = percentOf;
 
 describe('the studio in a browser', () => {
   it('creates a project, edits it with live validation, generates, watches progress reach 100 %, sees results and downloads the export', async () => {
@@ -176,6 +155,66 @@ describe('the studio in a browser', () => {
     await page.context().close();
   });
 
+  it('draws the finished bar to the end: at 100 % the fill is as wide as its track', async () => {
+    await createProject('full-bar', 2);
+    const page = await newPage();
+    await page.goto(`${server.url}#/projects/full-bar`);
+    await page.getByRole('button', { name: 'Generate' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByRole('heading', { name: 'Sequence generated' }).waitFor({ timeout: 60_000 });
+    expect(await percent(page)).toBe(100);
+    const widths = await dialog.getByRole('progressbar').evaluate((bar) => ({
+      track: bar.getBoundingClientRect().width,
+      fill: (bar.firstElementChild as HTMLElement).getBoundingClientRect().width,
+    }));
+    expect(widths.fill).toBe(widths.track);
+    await page.context().close();
+  });
+
+  it('deletes runs from the history: one, then all; a live run is refused with the reason', async () => {
+    await createProject('tidy', 2);
+    const page = await newPage();
+    page.on('dialog', (confirm) => void confirm.accept());
+    await page.goto(`${server.url}#/projects/tidy`);
+    const runs = page.getByRole('region', { name: 'Runs' });
+    const dialog = page.getByRole('dialog');
+    for (let i = 0; i < 2; i++) {
+      await page.getByRole('button', { name: 'Generate' }).click();
+      await dialog.getByRole('heading', { name: 'Sequence generated' }).waitFor({ timeout: 60_000 });
+      await dialog.getByRole('button', { name: 'Close' }).click();
+    }
+    await expect.poll(() => runs.locator('li[data-status="succeeded"]').count()).toBe(2);
+    const oldest = (await runs.locator('li code').last().textContent())!;
+    await runs.getByRole('button', { name: `Delete run ${oldest}` }).click();
+    await expect.poll(() => runs.locator('li[data-status]').count()).toBe(1);
+    expect(await runs.getByText(oldest).count()).toBe(0);
+
+    // A live run cannot be deleted: the server's 409 is shown as it is, naming the run.
+    const big = makeProjectInput({ id: 'tidy', shots: 40 });
+    const put = await fetch(`${server.origin}/api/projects/tidy`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(big),
+    });
+    expect(put.status).toBe(200);
+    await page.reload();
+    await page.getByRole('button', { name: 'Generate' }).click();
+    await dialog.getByRole('button', { name: 'Hide' }).click();
+    await runs.locator('li[data-status="running"]').waitFor();
+    const live = (await runs.locator('li[data-status="running"] code').textContent())!;
+    expect(await runs.getByRole('button', { name: `Delete run ${live}` }).count()).toBe(0);
+    await runs.getByRole('button', { name: 'Delete all runs' }).click();
+    await expect
+      .poll(() => runs.getByRole('alert').textContent())
+      .toContain(`run ${live} of project "tidy" is live: cancel it first`);
+    await page.screenshot({ path: join(SHOTS_DIR, 'runs-delete-refused.png') });
+    await page.getByRole('button', { name: 'Cancel', exact: true }).click();
+    await runs.locator('li[data-status="cancelled"]').waitFor();
+    await runs.getByRole('button', { name: 'Delete all runs' }).click();
+    await runs.getByText('No runs yet.').waitFor();
+    await page.context().close();
+  });
+
   it('is keyboard-usable (focus stays in the modal) and does not overflow at 390×844 or 1280×720', async () => {
     await createProject('layout', 3);
     for (const [width, height] of [
@@ -185,13 +224,16 @@ describe('the studio in a browser', () => {
       const page = await newPage(width, height);
       await page.goto(`${server.url}#/projects/layout`);
       await page.getByLabel('Shot 1 prompt').waitFor();
-      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      const overflow = await overflowOf(page);
       expect(overflow, `${width}×${height}`).toBeLessThanOrEqual(0);
       await page.screenshot({ path: join(SHOTS_DIR, `editor-${width}x${height}.png`), fullPage: true });
       await page.getByRole('button', { name: 'Generate' }).focus();
       await page.keyboard.press('Enter');
       const dialog = page.getByRole('dialog');
       await dialog.getByRole('heading', { name: 'Sequence generated' }).waitFor({ timeout: 60_000 });
+      await expect.poll(() => dialog.getByRole('img').count()).toBe(3);
+      expect(await overflowOf(page), `modal ${width}×${height}`).toBeLessThanOrEqual(0);
+      await page.screenshot({ path: join(SHOTS_DIR, `progress-${width}x${height}.png`) });
       for (let i = 0; i < 8; i++) {
         await page.keyboard.press('Tab');
         expect(await page.evaluate(() => !!document.activeElement?.closest('[role="dialog"]'))).toBe(true);

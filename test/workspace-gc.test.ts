@@ -47,6 +47,21 @@ describe('gc', () => {
     );
   });
 
+  it('drops exactly the runs named (a user deleting them), newest success included, and no other project’s results', async () => {
+    ws = await createTempWorkspace();
+    const mine = makeProject({ id: 'delete-me', shots: 2 });
+    const other = makeProject({ id: 'keep-me', shots: 2 });
+    const a = await runOn(ws, mine);
+    const b = await runOn(ws, other);
+    await ageArtifacts(ws.workspace);
+    const r = await collectGarbage(ws.store(), { dropRuns: [a.result!.runId] });
+    expect(r.droppedRuns).toEqual([a.result!.runId]);
+    expect(r.freedFiles).toBeGreaterThan(0);
+    expect(ws.store().runs.getRun(b.result!.runId)?.status).toBe('succeeded');
+    expect((await runOn(ws, other)).result?.executedSteps).toEqual([]); // the other project: all reused
+    expect((await runOn(ws, mine)).result?.executedSteps.length).toBeGreaterThan(0); // this one: computed again
+  });
+
   it('never removes an artifact a step stores again meanwhile (a put touches it), even when nothing references it yet', async () => {
     ws = await createTempWorkspace();
     const artifacts = ws.store().artifacts;

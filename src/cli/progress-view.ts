@@ -19,6 +19,8 @@ export function jsonLinesView(write: (line: string) => void = (l) => process.std
   let lastStage = '';
   return {
     onEvent(event) {
+      // Live previews are kilobytes of base64 twice a second per shot: for the studio's thumbnails, not a log.
+      if (event.type === 'preview') return;
       if (event.type === 'progress') {
         if (event.progress - lastProgress < 0.5 && event.stage === lastStage && event.progress < 100) return;
         lastProgress = event.progress;

@@ -66,6 +66,21 @@ export type PipelineEvent =
    * gpu1:8188"), each said once. Only events with a message go to the run's event log.
    */
   | { type: 'servers'; servers: ServerStatus[]; message?: string }
+  /**
+   * A live preview of a shot being generated (ComfyUI's sampler previews): a small JPEG (no side over 256 px), at most
+   * twice a second per shot, none after the shot's `generate:<id>` step ends. Transient: never journaled (the frame
+   * replaces it), so a transport keeps or relays only the latest per shot.
+   */
+  | {
+      type: 'preview';
+      shotId: string;
+      stepId: string;
+      mime: 'image/jpeg';
+      width: number;
+      height: number;
+      /** The JPEG, base64. */
+      data: string;
+    }
   /** Something the user should know that does not fail the run (e.g. why an export has no animatic video). */
   | { type: 'warning'; stage: PipelineStage; message: string }
   | {

@@ -264,7 +264,8 @@ export async function runPipelineWith(
 
 /**
  * The run's event log (what a server replays to a client that reconnects): every event but progress, which is kept
- * at whole percents so a long run does not write thousands of rows, and servers snapshots without a message.
+ * at whole percents so a long run does not write thousands of rows, servers snapshots without a message, and
+ * previews (transient: the frame replaces them).
  * Appends are not awaited (events report the work, they are not part of it); a failed one is warned about.
  */
 export function eventJournal(
@@ -275,6 +276,7 @@ export function eventJournal(
   let loggedPercent = -1;
   return (event) => {
     if (event.type === 'servers' && event.message === undefined) return;
+    if (event.type === 'preview') return; // transient: the frame replaces it
     if (event.type === 'progress') {
       const percent = Math.floor(event.progress);
       if (percent === loggedPercent) return;
@@ -338,6 +340,7 @@ export function createRunContext(
     panelSize: options.panelSize ?? 512,
     thresholds: run.thresholds ?? resolveThresholds(project, options.qaThresholds),
     regenerateBudget: options.regenerateBudget ?? project.qa?.regenerateBudget ?? 2,
+    emit,
   };
   return { ctx, stopServerEvents };
 }

@@ -22,6 +22,8 @@ export interface RunContext {
   panelSize: number;
   thresholds: QaThresholds;
   regenerateBudget: number;
+  /** The run's event stream, for events no step or stage reports (a shot's live previews). */
+  emit: (event: PipelineEvent) => void;
 }
 
 /**

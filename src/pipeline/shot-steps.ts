@@ -8,6 +8,7 @@ import { resolveShotSeed } from '../project/seeds.js';
 import { promoteFrame, promotePng, type PromotionRecord } from '../stages/promote/index.js';
 import { shotQaResult } from '../stages/qa/report.js';
 import type { ShotQaResult } from '../stages/qa/types.js';
+import { relayPreviews } from './preview-relay.js';
 import type { RunContext } from './run-context.js';
 import type { SheetResult } from './sheet-steps.js';
 import { hashInput } from './step-runner.js';
@@ -50,7 +51,7 @@ export function createShotRunner(
   ctx: RunContext,
   sheet: SheetResult,
 ): (shot: Shot, index: number) => Promise<ShotOutcome> {
-  const { project, backend, artifacts, steps, progress, stages, signal, now } = ctx;
+  const { project, backend, artifacts, steps, progress, stages, signal, now, emit } = ctx;
   const target = { width: project.output.width, height: project.output.height };
   let sheetPng = sheet.png;
   const reference = async (): Promise<ReferenceImage> => {
@@ -71,13 +72,18 @@ export function createShotRunner(
         shotId: shot.id,
         input: { ...requestKey, seed },
         execute: async (attemptSignal) => {
-          const image = await backend.generate(
-            { ...baseRequest, seed, purpose: 'shot', reference: await reference() },
-            {
-              signal: attemptSignal,
-              onProgress: (p) => progress.update('comfyui', shot.id, Math.min(p.fraction, 0.99), p.message),
-            },
-          );
+          // Live previews (ComfyUI's sampler previews) become the shot's thumbnail while it renders.
+          const previews = relayPreviews(shot.id, `generate:${shot.id}`, emit);
+          const image = await backend
+            .generate(
+              { ...baseRequest, seed, purpose: 'shot', reference: await reference() },
+              {
+                signal: attemptSignal,
+                onProgress: (p) => progress.update('comfyui', shot.id, Math.min(p.fraction, 0.99), p.message),
+                onPreview: previews.onPreview,
+              },
+            )
+            .finally(previews.close);
           return {
             artifacts: { image: await encodePng(image.raster) },
             output: { seed, metadata: image.metadata },

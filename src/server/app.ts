@@ -9,11 +9,12 @@ import type { SequenceGenerationService } from '../pipeline/sequence-generation-
 import type { PipelineEvent } from '../pipeline/events.js';
 import type { RunRecord } from '../store/run-store.js';
 import type { ArtifactStore } from '../store/artifact-store.js';
-import { parseRunSettings } from './backend-settings.js';
+import { loadWorkflow, parseRunSettings } from './backend-settings.js';
 import { HttpError, toErrorResponse } from './http-errors.js';
 import { ProjectRepository } from './project-repository.js';
 import { exportZipPath, readResults } from './results.js';
 import type { RunManager } from './run-manager.js';
+import { deleteProjectRuns, runIdsOf } from './run-deletion.js';
 import { guard } from './security.js';
 import { serveWeb } from './static-files.js';
 
@@ -81,8 +82,17 @@ export function createStudioApp(options: StudioAppOptions): Hono {
     const live = runs.liveRunOf(id);
     if (live)
       throw new ConflictError(`project "${id}" has a live run: ${live}`, { details: { runId: live } });
+    await projects.get(id);
+    // The project's runs go with it (a live one in another process refuses the whole delete, 409).
+    await deleteProjectRuns(service, runs, id, runIdsOf(store().runs, id), c.req.raw.signal);
     await projects.remove(id);
     return c.body(null, 204);
+  });
+  app.delete('/api/projects/:id/runs', async (c) => {
+    const id = c.req.param('id');
+    const ids = runIdsOf(store().runs, id);
+    if (ids.length === 0) await projects.get(id); // an unknown project is a 404, a known one without runs a no-op
+    return c.json(await deleteProjectRuns(service, runs, id, ids, c.req.raw.signal));
   });
 
   app.post('/api/projects/:id/runs', async (c) => {
@@ -122,6 +132,10 @@ export function createStudioApp(options: StudioAppOptions): Hono {
     const settings = parseRunSettings(await jsonBody(c, false));
     const runId = await runs.resume(run.id, settings);
     return c.json({ runId }, 202);
+  });
+  app.delete('/api/runs/:runId', async (c) => {
+    const run = service.getRun(c.req.param('runId'));
+    return c.json(await deleteProjectRuns(service, runs, run.projectId, [run.id], c.req.raw.signal));
   });
   app.get('/api/runs/:runId/results', (c) => {
     const run = service.getRun(c.req.param('runId'));
@@ -188,14 +202,24 @@ export function createStudioApp(options: StudioAppOptions): Hono {
     return streamSSE(c, async (stream) => {
       let dirty = true;
       let wake = (): void => {};
-      const unsubscribe = runs.subscribe(run.id, () => {
-        dirty = true;
+      // Live previews are in no log: the latest per shot waits here and goes out without an id (so Last-Event-ID
+      // is untouched), before the log events read in the same round, so a preview never follows its shot's frame.
+      const previews = new Map(runs.previewsOf(run.id).map((p) => [p.shotId, p]));
+      const unsubscribe = runs.subscribe(run.id, (preview) => {
+        if (preview) previews.set(preview.shotId, preview);
+        else dirty = true;
         wake();
       });
       stream.onAbort(() => wake());
       try {
         while (!stream.aborted) {
           dirty = false;
+          const sending = [...previews.values()];
+          previews.clear();
+          for (const preview of sending) {
+            const { type: _type, ...data } = preview;
+            await stream.writeSSE({ event: 'preview', data: JSON.stringify(data) });
+          }
           const events = store().runs.listEvents(run.id, { afterSeq: after, limit: PAGE });
           for (const event of events) {
             await stream.writeSSE({
@@ -205,7 +229,7 @@ export function createStudioApp(options: StudioAppOptions): Hono {
             });
             after = event.seq;
           }
-          if (events.length === PAGE || dirty) continue;
+          if (events.length === PAGE || dirty || previews.size > 0) continue;
           const live = runs.isLive(run.id);
           const status = store().runs.getRun(run.id)?.status;
           if (!live && status !== 'running') {
@@ -237,10 +261,11 @@ export function createStudioApp(options: StudioAppOptions): Hono {
     if (!settings.servers)
       throw new ValidationError('list the servers to check', [{ path: '$.servers', message: 'missing' }]);
     const { checkComfyUiServer, parseWorkflow } = await import('../backends/comfyui/index.js');
+    // The same workflow a run would use: inline, or a file path relative to the workspace.
     const workflows =
       settings.workflow === undefined
         ? []
-        : [{ workflow: parseWorkflow(settings.workflow, 'workflow'), source: 'workflow' }];
+        : [await loadWorkflow(settings.workflow, service.workspace, parseWorkflow)];
     const signal = c.req.raw.signal;
     const checks = await Promise.all(
       settings.servers.map((url) => checkComfyUiServer(url, { workflows, signal })),

@@ -73,7 +73,8 @@ export async function backendFor(
   return createComfyUiBackend({ servers, workflow, signal });
 }
 
-async function loadWorkflow<W>(
+/** A workflow given inline or as a file path (relative to the workspace), parsed; what is wrong is named. */
+export async function loadWorkflow<W>(
   value: unknown,
   workspace: string,
   parse: (value: unknown, source: string) => W,

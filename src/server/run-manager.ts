@@ -10,12 +10,19 @@ import type {
 import type { Project } from '../project/schema.js';
 import { backendFor, type RunSettings } from './backend-settings.js';
 
+export type PreviewEvent = Extract<PipelineEvent, { type: 'preview' }>;
+
 interface LiveRun {
   runId: string;
   projectId: string;
   controller: AbortController;
   lastProgress?: Extract<PipelineEvent, { type: 'progress' }>;
+  /** The latest live preview of each shot still being generated (never journaled: memory only). */
+  previews: Map<string, PreviewEvent>;
 }
+
+/** Told that the run's event log grew (no argument), or given a live preview, which is in no log. */
+export type RunListener = (preview?: PreviewEvent) => void;
 
 export interface RunManagerOptions {
   /** Coherence-sheet panel side for every run (tests and benchmarks use small ones). @default 512 */
@@ -80,8 +87,16 @@ export class RunManager {
     return this.live.get(runId)?.lastProgress;
   }
 
-  /** Calls `listener` after each event of the run is in the log, and once more when the run settles. */
-  subscribe(runId: string, listener: () => void): () => void {
+  /** The latest preview of each shot of the run still being generated, for a stream that opens mid-run. */
+  previewsOf(runId: string): PreviewEvent[] {
+    return [...(this.live.get(runId)?.previews.values() ?? [])];
+  }
+
+  /**
+   * Calls `listener` after each event of the run is in the log, and once more when the run settles; live previews
+   * are handed to it as they come (they are in no log).
+   */
+  subscribe(runId: string, listener: RunListener): () => void {
     this.wake.on(runId, listener);
     return () => this.wake.off(runId, listener);
   }
@@ -118,14 +133,27 @@ export class RunManager {
     });
     const onEvent = (event: PipelineEvent): void => {
       if (event.type === 'run-started') {
-        live = { runId: event.runId, projectId, controller };
+        live = { runId: event.runId, projectId, controller, previews: new Map() };
         this.live.set(event.runId, live);
         this.byProject.set(projectId, event.runId);
         started(event.runId);
-      } else if (event.type === 'progress' && live) {
+      } else if (!live) {
+        return;
+      } else if (event.type === 'progress') {
         live.lastProgress = event;
+      } else if (event.type === 'preview') {
+        live.previews.set(event.shotId, event);
+        this.wake.emit(live.runId, event);
+        return;
+      } else if (
+        (event.type === 'step-completed' || event.type === 'step-failed' || event.type === 'step-reused') &&
+        event.shotId !== undefined &&
+        event.stepId === `generate:${event.shotId}`
+      ) {
+        // The shot's request settled: its frame (or error) replaces the preview.
+        live.previews.delete(event.shotId);
       }
-      if (live) this.wake.emit(live.runId);
+      this.wake.emit(live.runId);
     };
     const work = (async () => {
       const backend = await backendFor(settings, project, this.service.workspace, controller.signal);

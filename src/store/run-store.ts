@@ -100,6 +100,11 @@ export interface PruneRunsOptions {
   keepRuns: number;
   /** Compute what would go without changing anything. @default false */
   dryRun?: boolean;
+  /**
+   * Drop exactly these runs and keep every other (`keepRuns` is then ignored): a user deleting runs. Live runs are
+   * kept even when named; memo rows are dropped only in the projects of the runs dropped.
+   */
+  dropRuns?: readonly string[];
 }
 
 export interface PruneRunsResult {

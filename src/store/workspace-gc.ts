@@ -8,6 +8,8 @@ export interface CollectGarbageOptions {
   keepRuns?: number;
   /** Report what would be freed without removing anything. @default false */
   dryRun?: boolean;
+  /** Drop exactly these runs (a user deleting them) instead of all but the newest `keepRuns`; live ones stay. */
+  dropRuns?: readonly string[];
   signal?: AbortSignal;
 }
 
@@ -53,7 +55,11 @@ export async function collectGarbage(
   // Taken before the snapshot: whatever a run puts after it is newer than this, so it is never removed.
   const started = Date.now();
   workspace.runs.markStaleRunsInterrupted();
-  const pruned = workspace.runs.pruneRuns({ keepRuns, dryRun });
+  const pruned = workspace.runs.pruneRuns({
+    keepRuns,
+    dryRun,
+    ...(options.dropRuns ? { dropRuns: options.dropRuns } : {}),
+  });
   const grace = pruned.liveProjects.length > 0 ? ABANDONED_AFTER_MS : 0;
   const sweptTemps = dryRun ? 0 : await workspace.artifacts.sweepAbandonedTemps(opts(options.signal));
   const freed = await workspace.artifacts.collectUnreferenced(pruned.referenced, {

@@ -548,6 +548,34 @@ export function describeRunStoreContract(name: string, open: () => Promise<Opene
         for (const id of [oldestSuccess, keptA, keptB]) expect(await store.getRun(id)).toBeDefined();
       });
 
+      it('drops exactly the runs named (a user deleting them): newest success included, never a live one, other projects untouched', async () => {
+        const { store } = await fresh();
+        const first = await store.createRun(project());
+        await store.recordStepDone(first.id, done('generate:shot-01', 'g1', 1));
+        await store.setRunStatus(first.id, 'succeeded');
+        const second = await store.createRun(project());
+        await store.recordStepDone(second.id, done('generate:shot-02', 'g2', 2));
+        await store.setRunStatus(second.id, 'succeeded');
+        const other = await store.createRun(project('harbour'));
+        await store.recordStepDone(other.id, done('generate:shot-01', 'h1', 3));
+        await store.setRunStatus(other.id, 'succeeded');
+
+        const result = await store.pruneRuns({ keepRuns: 0, dropRuns: [second.id] });
+        expect(result.droppedRuns).toEqual([second.id]);
+        expect(result.droppedMemo).toBe(1);
+        expect([...result.referenced].sort()).toEqual([sha(1), sha(3)]);
+        expect(await store.getRun(second.id)).toBeUndefined();
+        expect(await store.findCompletedStep('lighthouse', 'generate:shot-02', 'g2')).toBeUndefined();
+        expect(await store.findCompletedStep('lighthouse', 'generate:shot-01', 'g1')).toBeDefined();
+        expect(await store.findCompletedStep('harbour', 'generate:shot-01', 'h1')).toBeDefined();
+        expect(await store.getRun(other.id)).toBeDefined();
+
+        const live = await store.createRun(project('harbour'));
+        const refused = await store.pruneRuns({ keepRuns: 0, dropRuns: [live.id, first.id] });
+        expect(refused.droppedRuns).toEqual([first.id]);
+        expect(await store.getRun(live.id)).toBeDefined();
+      });
+
       it('keeps every run and memo row of a project being generated', async () => {
         const { store } = await fresh();
         const old = await store.createRun(project());

@@ -39,6 +39,8 @@ export interface ProjectContextValue {
   generateSequence: () => Promise<StudioResults | null>;
   cancelGeneration: () => Promise<void>;
   resumeRun: (runId: string) => Promise<void>;
+  /** Deletes one run, or every run of the project (`'all'`); rejects with the server's message (409: a live run). */
+  deleteRuns: (which: string | 'all') => Promise<void>;
   generationStatus: GenerationStatus | null;
   isGenerating: boolean;
   /** Why Generate is disabled, or null when it is enabled. */
@@ -205,6 +207,23 @@ export function ProjectProvider({ projectId, children }: { projectId: string; ch
     [backendSettings, refreshRuns],
   );
 
+  const deleteRuns = useCallback(
+    async (which: string) => {
+      try {
+        const { deleted } = await api<{ deleted: string[] }>(
+          which === 'all'
+            ? `/api/projects/${encodeURIComponent(projectId)}/runs`
+            : `/api/runs/${encodeURIComponent(which)}`,
+          { method: 'DELETE' },
+        );
+        if (activeRunId && deleted.includes(activeRunId)) setActiveRunId(null);
+      } finally {
+        await refreshRuns().catch(() => undefined);
+      }
+    },
+    [projectId, activeRunId, refreshRuns],
+  );
+
   const value: ProjectContextValue = {
     projectId,
     project,
@@ -217,6 +236,7 @@ export function ProjectProvider({ projectId, children }: { projectId: string; ch
     generateSequence,
     cancelGeneration,
     resumeRun,
+    deleteRuns,
     generationStatus: run.status,
     isGenerating,
     generateBlockedBy,

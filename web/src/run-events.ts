@@ -12,6 +12,13 @@ export interface RunNotice {
   text: string;
 }
 
+/** A shot's live preview while it renders (ComfyUI's sampler previews), as an image source. */
+export interface ShotPreview {
+  src: string;
+  width: number;
+  height: number;
+}
+
 export interface RunErrorView {
   key: string;
   code: string;
@@ -32,8 +39,13 @@ export interface RunView {
   shotsDone: number;
   retries: RunNotice[];
   errors: RunErrorView[];
+  /** The latest live preview per shot (transient: sent without an id, never replayed; the frame replaces it). */
+  previews: Record<string, ShotPreview>;
   lastEventId: number;
 }
+
+/** A `preview` message's data: the pipeline's preview event without its type. */
+export type PreviewData = Omit<Extract<PipelineEvent, { type: 'preview' }>, 'type'>;
 
 const EVENT_TYPES: ReadonlyArray<PipelineEvent['type']> = [
   'run-started',
@@ -59,14 +71,29 @@ export const initialRunView = (runId: string | null): RunView => ({
   shotsDone: 0,
   retries: [],
   errors: [],
+  previews: {},
   lastEventId: 0,
 });
 
-type Action = { type: 'reset'; runId: string | null } | { type: 'event'; id: number; event: PipelineEvent };
+type Action =
+  | { type: 'reset'; runId: string | null }
+  | { type: 'event'; id: number; event: PipelineEvent }
+  | { type: 'preview'; preview: PreviewData };
 
 /** Pure: the same events in the same order always give the same view (a replay after a reload rebuilds it). */
 export function reduceRunView(view: RunView, action: Action): RunView {
   if (action.type === 'reset') return initialRunView(action.runId);
+  if (action.type === 'preview') {
+    // No id, no replay: only the newest counts, and the modal stops showing it once the shot has its frame.
+    const p = action.preview;
+    return {
+      ...view,
+      previews: {
+        ...view.previews,
+        [p.shotId]: { src: `data:${p.mime};base64,${p.data}`, width: p.width, height: p.height },
+      },
+    };
+  }
   // Replays after a reconnect start after the last id seen; anything older is a duplicate.
   if (action.id <= view.lastEventId) return view;
   const e = action.event;
@@ -176,6 +203,9 @@ export function useRunEvents(
         });
       });
     }
+    source.addEventListener('preview', (message: MessageEvent<string>) => {
+      dispatch({ type: 'preview', preview: JSON.parse(message.data) as PreviewData });
+    });
     source.addEventListener('end', () => {
       done = true;
       source.close();

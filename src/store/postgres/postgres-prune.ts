@@ -1,4 +1,4 @@
-import type { PruneInput } from '../sqlite-prune.js';
+import { keptRuns, memoScope, type PruneInput } from '../sqlite-prune.js';
 import type { PruneRunsResult } from '../run-store.js';
 import type { Sql } from './postgres-connection.js';
 
@@ -13,21 +13,9 @@ export async function pruneRunsPg(sql: Sql, input: PruneInput): Promise<PruneRun
   const runs = await sql.rows<{ id: string; project_id: string; status: string }>(
     'SELECT id, project_id, status FROM runs ORDER BY project_id, seq DESC FOR UPDATE',
   );
-  const kept: string[] = [];
-  const seen = new Map<string, { count: number; succeeded: boolean }>();
-  for (const run of runs) {
-    const project = seen.get(run.project_id) ?? { count: 0, succeeded: false };
-    seen.set(run.project_id, project);
-    const newest = project.count < input.keepRuns;
-    // The newest success is what makes an unchanged rerun a no-op: dropping it would make gc cost a full rerun.
-    const lastSuccess = run.status === 'succeeded' && !project.succeeded;
-    if (newest || lastSuccess || input.liveProjects.has(run.project_id) || input.liveRuns.has(run.id)) {
-      kept.push(run.id);
-    }
-    project.count++;
-    if (run.status === 'succeeded') project.succeeded = true;
-  }
-  const keptSet = new Set(kept);
+  // The same choice as the embedded store's (gc's rules, or exactly the runs a user deletes).
+  const keptSet = keptRuns(runs, input);
+  const kept = [...keptSet];
   const droppedRuns = runs.filter((r) => !keptSet.has(r.id)).map((r) => r.id);
   const live = [...input.liveProjects];
   // A memo row stays when a kept run of its project executed or reused it, or when its project is live.
@@ -36,8 +24,9 @@ export async function pruneRunsPg(sql: Sql, input: PruneInput): Promise<PruneRun
     WHERE rs.run_id = ANY($1) AND r.project_id = step_memo.project_id AND rs.step_id = step_memo.step_id
       AND rs.input_hash = step_memo.input_hash AND rs.status IN ('done', 'reused')`;
   const droppedMemo = await sql.run(
-    `DELETE FROM step_memo WHERE NOT (project_id = ANY($2)) AND NOT EXISTS (${journaledByKept})`,
-    [kept, live],
+    `DELETE FROM step_memo WHERE NOT (project_id = ANY($2))
+       AND ($3::text[] IS NULL OR project_id = ANY($3)) AND NOT EXISTS (${journaledByKept})`,
+    [kept, live, memoScope(runs, keptSet, input)],
   );
   // Kept memo rows made by a dropped run now name the newest kept run that used them (the foreign key needs one).
   await sql.run(

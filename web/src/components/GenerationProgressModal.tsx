@@ -48,7 +48,11 @@ export function GenerationProgressModal({
   onShowResults: () => void;
 }) {
   const { run, frames, isGenerating, cancelGeneration, generationStatus } = useProject();
-  const progress = Math.round(generationStatus?.progress ?? 0);
+  // A finished run is 100 % whatever the last logged percent was (the log keeps whole percents).
+  const progress = run.phase === 'succeeded' ? 100 : Math.round(generationStatus?.progress ?? 0);
+  // A shot's live preview is its thumbnail until its frame arrives.
+  const framed = new Set(frames.map((f) => f.shotId));
+  const rendering = isGenerating ? Object.entries(run.previews).filter(([shot]) => !framed.has(shot)) : [];
   const stageColour = getProgressColor(
     run.phase === 'failed'
       ? 'error'
@@ -88,7 +92,10 @@ export function GenerationProgressModal({
         aria-valuemax={100}
         aria-valuenow={progress}
       >
-        <div className="fill" style={{ width: `${progress}%`, background: stageColour }} />
+        <div
+          className={`fill${isGenerating ? '' : ' settled'}`}
+          style={{ width: `${progress}%`, background: stageColour }}
+        />
       </div>
       <p className="numbers">
         <span data-testid="progress-percent">{progress} %</span>
@@ -124,6 +131,17 @@ export function GenerationProgressModal({
         {frames.map((f) => (
           <li key={f.shotId}>
             <img src={f.imageUrl} alt={`Frame ${f.shotId}`} width={96} />
+          </li>
+        ))}
+        {rendering.map(([shotId, p]) => (
+          <li key={shotId} className="rendering">
+            <img
+              src={p.src}
+              alt={`Shot ${shotId} rendering`}
+              width={96}
+              height={Math.round((96 * p.height) / p.width)}
+              data-testid="live-preview"
+            />
           </li>
         ))}
       </ul>

@@ -1,35 +1,90 @@
 import { useState } from 'react';
-import { api } from '../api.js';
+import { api, runBody, type ApiError } from '../api.js';
 import { useProject } from '../ProjectContext.js';
 
-/** The project's run history (Resume where it can continue) and the backend a run uses. */
+/** What `POST /api/comfyui/check` answers per server. */
+interface ServerCheck {
+  url: string;
+  reachable: boolean;
+  usable: boolean;
+  version?: string;
+  error?: string;
+  queue?: { running: number; pending: number };
+  devices?: Array<{ name: string; vramFree?: number }>;
+  workflows: Array<{ source: string; valid: boolean; issues: Array<{ path: string; message: string }> }>;
+}
+
+/** One server's check as a line a person reads: usable or not, and why, with each workflow problem named. */
+function CheckLine({ server }: { server: ServerCheck }) {
+  const problems = server.workflows.flatMap((w) => w.issues);
+  const state = !server.reachable ? 'unreachable' : server.usable ? 'usable' : 'not usable';
+  return (
+    <li data-usable={server.usable}>
+      <span aria-hidden="true">{server.usable ? '✔' : '✖'}</span> <code>{server.url}</code>: {state}
+      {server.version && <> · ComfyUI {server.version}</>}
+      {server.queue && (
+        <>
+          {' '}
+          · queue {server.queue.running} running, {server.queue.pending} waiting
+        </>
+      )}
+      {server.error && <p className="error">{server.error}</p>}
+      {problems.length > 0 && (
+        <ul className="field-issues" aria-label={`Workflow problems on ${server.url}`}>
+          {problems.map((p, i) => (
+            <li key={i}>
+              {p.path}: {p.message}
+            </li>
+          ))}
+        </ul>
+      )}
+    </li>
+  );
+}
+
+/** The project's run history (Resume where it can continue, Delete) and the backend a run uses. */
 export function RunsPanel({ onView }: { onView: (runId: string) => void }) {
-  const { runs, resumeRun, isGenerating, backendSettings, setBackendSettings } = useProject();
-  const [check, setCheck] = useState<string | null>(null);
+  const { runs, resumeRun, deleteRuns, isGenerating, backendSettings, setBackendSettings } = useProject();
+  const [checking, setChecking] = useState(false);
+  const [check, setCheck] = useState<ServerCheck[] | null>(null);
+  const [checkError, setCheckError] = useState<string | null>(null);
+  const [deleteError, setDeleteError] = useState<string | null>(null);
   const runCheck = async (): Promise<void> => {
-    setCheck('checking…');
+    setChecking(true);
+    setCheck(null);
+    setCheckError(null);
     try {
-      const text = backendSettings.workflow.trim();
-      const body: Record<string, unknown> = { servers: backendSettings.servers };
-      if (text.startsWith('{')) body['workflow'] = JSON.parse(text) as unknown;
-      const { servers } = await api<{
-        servers: Array<{
-          url: string;
-          reachable: boolean;
-          usable: boolean;
-          version?: string;
-          error?: string;
-        }>;
-      }>('/api/comfyui/check', { method: 'POST', body });
+      const { workflow, servers } = runBody({ ...backendSettings, backend: 'comfyui' }) as {
+        workflow: unknown;
+        servers: string[];
+      };
+      // Only what was given: no servers is the API's "list the servers to check", naming the field.
+      const body = {
+        ...(servers.length > 0 ? { servers } : {}),
+        ...(workflow === '' ? {} : { workflow }),
+      };
       setCheck(
-        servers
-          .map(
-            (s) => `${s.url}: ${s.usable ? `ok (ComfyUI ${s.version ?? '?'})` : (s.error ?? 'not usable')}`,
-          )
-          .join('; '),
+        (await api<{ servers: ServerCheck[] }>('/api/comfyui/check', { method: 'POST', body })).servers,
       );
     } catch (error) {
-      setCheck((error as Error).message);
+      const e = error as ApiError;
+      const issues = (e.issues ?? []).map((i) => `${i.path}: ${i.message}`);
+      setCheckError([e.message, ...issues.filter((i) => !e.message.includes(i))].join(' — '));
+    } finally {
+      setChecking(false);
+    }
+  };
+  const remove = async (which: string): Promise<void> => {
+    const what = which === 'all' ? 'every run of this project' : `run ${which}`;
+    if (!window.confirm(`Delete ${what}? Its frames and export go too.`)) return;
+    setDeleteError(null);
+    try {
+      await deleteRuns(which);
+      // Looking at a run that no longer exists: back to the editor.
+      if (which === 'all' || window.location.hash.endsWith(`/runs/${encodeURIComponent(which)}`))
+        window.location.hash = window.location.hash.replace(/\/runs\/.*$/, '');
+    } catch (error) {
+      setDeleteError((error as Error).message);
     }
   };
   return (
@@ -80,10 +135,20 @@ export function RunsPanel({ onView }: { onView: (runId: string) => void }) {
                 onChange={(e) => setBackendSettings({ ...backendSettings, workflow: e.target.value })}
               />
             </label>
-            <button type="button" onClick={() => void runCheck()}>
+            <button type="button" disabled={checking} onClick={() => void runCheck()}>
               Check connection
             </button>
-            {check && <p role="status">{check}</p>}
+            <div role="status" aria-label="Connection check">
+              {checking && <p>Checking…</p>}
+              {checkError && <p className="error">{checkError}</p>}
+              {check && (
+                <ul className="checks">
+                  {check.map((server) => (
+                    <CheckLine key={server.url} server={server} />
+                  ))}
+                </ul>
+              )}
+            </div>
           </>
         )}
       </section>
@@ -103,9 +168,24 @@ export function RunsPanel({ onView }: { onView: (runId: string) => void }) {
                   Resume
                 </button>
               )}
+              {!r.live && (
+                <button type="button" aria-label={`Delete run ${r.id}`} onClick={() => void remove(r.id)}>
+                  Delete
+                </button>
+              )}
             </li>
           ))}
         </ul>
+        {runs.length > 0 && (
+          <button type="button" className="link" onClick={() => void remove('all')}>
+            Delete all runs
+          </button>
+        )}
+        {deleteError && (
+          <p role="alert" className="error">
+            {deleteError}
+          </p>
+        )}
       </section>
     </aside>
   );

@@ -1,0 +1,75 @@
+import { rm } from 'node:fs/promises';
+import { isAbsolute, relative } from 'node:path';
+import { ConflictError } from '../core/errors.js';
+import type { SequenceGenerationService } from '../pipeline/sequence-generation-service.js';
+import type { RunStore } from '../store/run-store.js';
+import { collectGarbage } from '../store/workspace-gc.js';
+import type { RunManager } from './run-manager.js';
+
+export interface DeletedRuns {
+  /** The runs whose records, journal and events are gone. */
+  deleted: string[];
+  /** Artifact files no remaining run references, removed, and their bytes. */
+  freedFiles: number;
+  freedBytes: number;
+  /** Export folders and zips removed (only under the server's export folder, and only when no other run uses them). */
+  removedExports: string[];
+}
+
+/**
+ * Deletes runs of one project: their records, journals and events, the memoised results only they made (a later run
+ * recomputes those), the artifacts nothing else references, and the exports they published in the server's export
+ * folder that no remaining run reused. A live run — here or in another process (the CLI) — is refused with a 409
+ * naming it, before anything is removed.
+ */
+export async function deleteProjectRuns(
+  service: SequenceGenerationService,
+  manager: RunManager,
+  projectId: string,
+  runIds: readonly string[],
+  signal?: AbortSignal,
+): Promise<DeletedRuns> {
+  const workspace = service.getStore();
+  const store = workspace.runs;
+  const live = store.runHolders(projectId).filter((h) => h.live || manager.isLive(h.run.id));
+  const liveHere = manager.liveRunOf(projectId);
+  for (const id of runIds) {
+    if (id === liveHere || live.some((h) => h.run.id === id)) {
+      throw new ConflictError(`run ${id} of project "${projectId}" is live: cancel it first`, {
+        details: { projectId, runId: id },
+      });
+    }
+  }
+  // What the runs wrote or reused: the last run using an export (say an unchanged rerun) takes it along.
+  const exports = runIds.flatMap((id) => exportsOf(store, id));
+  const gc = await collectGarbage(workspace, { dropRuns: runIds, ...(signal ? { signal } : {}) });
+  // A folder another run of the project wrote or reused is that run's export too.
+  const stillUsed = new Set(runIdsOf(store, projectId).flatMap((id) => exportsOf(store, id)));
+  const removedExports: string[] = [];
+  for (const path of new Set(exports)) {
+    if (stillUsed.has(path) || !inside(service.outDir, path)) continue;
+    await rm(path, { recursive: true, force: true });
+    removedExports.push(path);
+  }
+  return { deleted: gc.droppedRuns, freedFiles: gc.freedFiles, freedBytes: gc.freedBytes, removedExports };
+}
+
+/** Every run id of a project, newest first. */
+export function runIdsOf(store: RunStore, projectId: string): string[] {
+  return store.listRuns({ projectId, limit: Number.MAX_SAFE_INTEGER }).map((r) => r.id);
+}
+
+/** The export folder and zip a run's export step wrote or reused. */
+function exportsOf(store: RunStore, runId: string): string[] {
+  const step = store
+    .listSteps(runId)
+    .find((s) => s.stepId === 'export' && (s.status === 'done' || s.status === 'reused'));
+  const output = step?.output as { dir?: unknown; zipPath?: unknown } | null | undefined;
+  return [output?.dir, output?.zipPath].filter((p): p is string => typeof p === 'string');
+}
+
+/** Whether `path` lies strictly inside `dir`: exports elsewhere (a CLI run's `--out`) are the user's files. */
+function inside(dir: string, path: string): boolean {
+  const rel = relative(dir, path);
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
+}
