@@ -265,7 +265,13 @@ async function removeWaiting(queue: JobQueue, ids: readonly string[]): Promise<v
 
 /** Moves the coordinator's progress model with a worker's step event. */
 function trackStep(session: RunSession, event: PipelineEvent): void {
-  if (!('stepId' in event)) return;
+  if (
+    event.type !== 'step-started' &&
+    event.type !== 'step-completed' &&
+    event.type !== 'step-reused' &&
+    event.type !== 'step-failed'
+  )
+    return;
   const { progress, stages } = session.ctx;
   const stage: PipelineStage = event.stage;
   const unit = progressUnit(event.stepId, event.shotId);
