@@ -5,7 +5,7 @@ import { decodeImage, encodePng, type Raster } from '../image/raster.js';
 import { composeNegativePrompt, composeShotPrompt } from '../project/prompt.js';
 import type { Project, Shot } from '../project/schema.js';
 import { resolveShotSeed } from '../project/seeds.js';
-import { promoteFrame, promotePng, type PromotionRecord } from '../stages/promote/index.js';
+import { encodePromoted, promoteFrame, promotePng, type PromotionRecord } from '../stages/promote/index.js';
 import { shotQaResult } from '../stages/qa/report.js';
 import type { ShotQaResult } from '../stages/qa/types.js';
 import { relayPreviews } from './preview-relay.js';
@@ -127,7 +127,9 @@ export function createShotRunner(
           }
           const result = await promoteFrame(gen.keep, { ...target, signal: attemptSignal });
           return {
-            artifacts: { image: await encodePng(result.raster) },
+            artifacts: {
+              image: await encodePromoted(result.raster, result.record, { signal: attemptSignal }),
+            },
             output: { promotion: result.record },
             keep: result.raster,
           };
