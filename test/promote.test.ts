@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { abortWith } from '../src/core/abort.js';
 import { CancelledError, ValidationError } from '../src/core/errors.js';
 import { createRaster, encodePng, decodeImage, type Raster } from '../src/image/raster.js';
-import { recompressPngInStrips } from '../src/image/png-strips.js';
+import { _internals, encodePngInStrips } from '../src/image/png-strips.js';
 import { centreCrop, encodePromoted, promoteFrame, promotePng } from '../src/stages/promote/index.js';
 
 const FIXTURE_ROOT = join(import.meta.dirname, 'fixtures');
@@ -194,12 +194,23 @@ describe('an enlarged frame is stored through the strip-parallel encoder, lossle
     expect((await encodePromoted(raster, record)).equals(await encodePng(raster))).toBe(true);
   });
 
-  it('refuses bytes that are not a PNG and stops when the signal is aborted', async () => {
-    await expect(recompressPngInStrips(Buffer.from('not a png at all'))).rejects.toThrow(/not a PNG/);
+  it.each([
+    ['a 1080p enlargement', 'photo-like-480x270.png', 1920, 1080],
+    ['an odd width (rows not a multiple of 16 bytes)', 'odd-161x97.png', 645, 390],
+  ])(
+    'the SIMD Paeth filter gives the scanlines of the JavaScript reference: %s',
+    async (_what, file, width, height) => {
+      const { raster } = await promoteFrame(await decodeImage(join(FIXTURES, file)), { width, height });
+      const simd = _internals.filterRowsSimd(raster);
+      expect(simd).not.toBeNull();
+      expect(simd!.equals(_internals.filterRowsScalar(raster))).toBe(true);
+    },
+  );
+
+  it('stops with CancelledError when the signal is aborted', async () => {
     const controller = new AbortController();
     abortWith(controller, 'user');
-    const png = await encodePng(bands(64, 64));
-    await expect(recompressPngInStrips(png, { signal: controller.signal })).rejects.toBeInstanceOf(
+    await expect(encodePngInStrips(bands(64, 64), { signal: controller.signal })).rejects.toBeInstanceOf(
       CancelledError,
     );
   });

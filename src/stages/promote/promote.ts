@@ -2,7 +2,7 @@ import { loadSharp } from '../../image/sharp.js';
 import { throwIfAborted } from '../../core/abort.js';
 import { ValidationError } from '../../core/errors.js';
 import { resampleLanczos3 } from '../../image/lanczos.js';
-import { FILTERED_STORED_PNG, recompressPngInStrips } from '../../image/png-strips.js';
+import { encodePngInStrips } from '../../image/png-strips.js';
 import {
   createRaster,
   decodeImage,
@@ -122,7 +122,7 @@ export async function promoteFrame(raster: Raster, options: PromoteOptions): Pro
 
 /**
  * Whether promotion enlarged the frame. An enlarged frame is interpolated, smooth between the source's pixels: its
- * filtered rows are short runs, which `recompressPngInStrips` (zlib's RLE, strips on every core) stores smaller than
+ * filtered rows are short runs, which `encodePngInStrips` (zlib's RLE, strips on every core) stores smaller than
  * zlib level 6 and several times faster. A frame that was only cropped or reduced keeps its detail (a draft frame's
  * grain, text), where LZ77 matching wins (RLE is ~16 % larger on a 1080p draft frame): it gets `encodePng`.
  */
@@ -141,7 +141,7 @@ export async function encodePromoted(
   options: { signal?: AbortSignal } = {},
 ): Promise<Buffer> {
   if (!enlarged(record)) return encodePng(raster);
-  return recompressPngInStrips(await rasterToSharp(raster).png(FILTERED_STORED_PNG).toBuffer(), options);
+  return encodePngInStrips(raster, options);
 }
 
 /**
