@@ -49,6 +49,8 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
     }
     const project = await loadProjectFile(projectPath, {
       onWarning: (message) => ctx.err(`warning: ${message}`),
+      // An unchanged project file is not validated again (nor zod loaded): the workspace remembers it.
+      validatedCache: resolve(opts.workspace),
       ...(opts.style === undefined ? {} : { style: opts.style }),
     });
     const baseDir = await projectDir(projectPath);
