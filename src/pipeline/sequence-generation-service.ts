@@ -288,6 +288,9 @@ export class SequenceGenerationService {
     project: Project | ProjectInput | CreativeStudioProjectInput,
     options: GenerateSequenceOptions = {},
   ): Promise<GenerationResults | null> {
+    // The paths first: validation remembers a valid project in the workspace, which must not appear where it
+    // cannot be used (a file, an --out that is a file).
+    await this.assertUsablePaths(options.outDir ? resolve(options.outDir) : this.outDir);
     const {
       project: validated,
       warnings,
@@ -295,7 +298,6 @@ export class SequenceGenerationService {
     } = await toProject(project, options.style, this.workspace);
     const onWarning = options.onWarning ?? this.onWarning;
     if (onWarning !== undefined) for (const warning of warnings) onWarning(warning);
-    await this.assertUsablePaths(options.outDir ? resolve(options.outDir) : this.outDir);
     const retryPolicy = policyFromOptions(
       {
         ...(options.retryAttempts === undefined ? {} : { retryAttempts: options.retryAttempts }),

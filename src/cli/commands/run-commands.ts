@@ -13,6 +13,7 @@ import { intAtLeast, nonEmptyPath, type CliContext, type GlobalOptions } from '.
 import { isCreativeStudioFile, loadProjectFile, writeBackCreativeStudio } from '../engine.js';
 import { ExitCode } from '../errors.js';
 import { ValidationError } from '../../core/errors.js';
+import { assertUsableDir } from '../../core/usable-dir.js';
 import { jsonLinesView, terminalView, type ProgressView } from '../progress-view.js';
 
 interface RunOptions extends GlobalOptions, BackendFlags {
@@ -47,6 +48,10 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
         { details: { file: projectPath } },
       );
     }
+    // The paths before the project: loading remembers a valid project in the workspace, which must not appear when
+    // the run is refused for an --out or a workspace it cannot use.
+    await assertUsableDir(resolve(opts.workspace), 'workspace');
+    await assertUsableDir(resolve(opts.out), 'out');
     const project = await loadProjectFile(projectPath, {
       onWarning: (message) => ctx.err(`warning: ${message}`),
       // An unchanged project file is not validated again (nor zod loaded): the workspace remembers it.
