@@ -119,7 +119,9 @@ export function createShotRunner(
         id: `promote:${shot.id}`,
         stage: 'promotion',
         shotId: shot.id,
-        input: { source: gen.artifacts['image'], ...target },
+        // `resize` names the enlargement: frames memoised when libvips enlarged them (bicubic) are promoted again,
+        // and nothing else reruns (generate steps are reused).
+        input: { source: gen.artifacts['image'], ...target, resize: 'lanczos3-v2' },
         execute: async (attemptSignal) => {
           if (gen.keep === undefined) {
             // The frame comes from the store (its generate step was reused): one streamed resize-and-encode, and
