@@ -153,7 +153,7 @@ export type {
 // Stages, for callers composing their own pipeline.
 export { buildCoherenceSheet, measureVisualDna } from './stages/coherence/index.js';
 export type { CoherenceSheet, VisualDna } from './stages/coherence/index.js';
-export { promoteFrame, promotePng } from './stages/promote/index.js';
+export { encodePromoted, promoteFrame, promotePng } from './stages/promote/index.js';
 export type { PromoteOptions, PromotedFrame, PromotedPng, PromotionRecord } from './stages/promote/index.js';
 export {
   measureFrame,

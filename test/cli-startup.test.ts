@@ -1,14 +1,16 @@
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { findFfmpeg } from '../src/stages/animatic/ffmpeg.js';
 import { REPO_ROOT, tempDir, testProject, writeTestProject } from './helpers/cli.js';
 
 /**
  * Issue 7, start-up: a command loads only what it uses. `--version` and `--help` must not pay for sharp, zod,
- * better-sqlite3 or the pipeline, and an unchanged rerun must not load sharp (it touches no pixel). Checked by the
+ * better-sqlite3 or the pipeline, and an unchanged rerun must not load sharp (it touches no pixel), zod (the
+ * workspace remembers the validated project) or the ffmpeg package, nor run ffmpeg (the lookup is remembered). Checked by the
  * modules the process resolves (a module hook writes each URL to a file), not by a clock: the figures are in
  * `npm run bench startup`.
  */
@@ -33,12 +35,13 @@ afterEach(async () => {
 async function modulesLoadedBy(
   args: string[],
   entry = ENTRY,
+  env: Record<string, string> = {},
 ): Promise<{ packages: Set<string>; files: Set<string> }> {
   const log = join(tmp.path, `imports-${++runs}.log`);
   await run(
     process.execPath,
     ['--import', 'tsx', '--import', RECORDER, '--input-type=module', '-e', entry, '--', ...args],
-    { cwd: REPO_ROOT, env: { ...process.env, STORYCORE_IMPORT_LOG: log }, timeout: 60_000 },
+    { cwd: REPO_ROOT, env: { ...process.env, ...env, STORYCORE_IMPORT_LOG: log }, timeout: 60_000 },
   );
   const packages = new Set<string>();
   const files = new Set<string>();
@@ -99,16 +102,40 @@ describe('storycore start-up loads only what a command uses', () => {
     expect(packages).not.toContain('pg');
   });
 
-  it('an unchanged rerun reuses every step without loading sharp (the first run did load it)', async () => {
+  it('an unchanged rerun loads neither sharp nor zod nor the ffmpeg package, and runs no ffmpeg (the first run did all four)', async () => {
     const project = await writeTestProject(tmp.path, testProject({ shots: 2, width: 128, height: 72 }));
+    // FFMPEG_PATH comes first in the lookup: a wrapper that notes every call, then runs the real binary.
+    const calls = join(tmp.path, 'ffmpeg-calls.log');
+    const wrapper = join(tmp.path, 'ffmpeg');
+    await writeFile(wrapper, `#!/bin/sh\necho "$*" >> '${calls}'\nexec '${await realFfmpeg()}' "$@"\n`);
+    await chmod(wrapper, 0o755);
+    const env = { FFMPEG_PATH: wrapper };
     const args = ['generate', project, '-w', join(tmp.path, 'ws'), '-o', join(tmp.path, 'out'), '--json'];
-    const first = await modulesLoadedBy(args);
-    expect(first.packages).toContain('sharp');
+    const first = await modulesLoadedBy(args, ENTRY, env);
+    expect(['sharp', 'zod'].filter((p) => !first.packages.has(p))).toEqual([]);
     expect(first.packages).not.toContain('pg');
     // An embedded run keeps its artifacts in a folder: the S3 SDK stays unloaded.
     expect(first.packages).not.toContain('@aws-sdk/client-s3');
-    const rerun = await modulesLoadedBy(args);
+    const firstCalls = (await readFile(calls, 'utf8')).split('\n').filter(Boolean);
+    expect(firstCalls.some((c) => c.includes('-version'))).toBe(true);
+
+    const rerun = await modulesLoadedBy(args, ENTRY, env);
     expect(rerun.packages).toContain('better-sqlite3');
-    expect(rerun.packages).not.toContain('sharp');
+    expect(['sharp', 'zod', '@ffmpeg-installer/ffmpeg'].filter((p) => rerun.packages.has(p))).toEqual([]);
+    expect((await readFile(calls, 'utf8')).split('\n').filter(Boolean)).toEqual(firstCalls);
+
+    // Editing the project validates it again (zod loads), reusing what is unchanged.
+    await writeTestProject(tmp.path, {
+      ...testProject({ shots: 2, width: 128, height: 72 }),
+      name: 'CLI test storyboard, renamed',
+    });
+    expect((await modulesLoadedBy(args, ENTRY, env)).packages).toContain('zod');
   });
 });
+
+/** The ffmpeg the lookup would find without FFMPEG_PATH (the npm package's, else PATH's). */
+async function realFfmpeg(): Promise<string> {
+  const found = await findFfmpeg({ PATH: process.env['PATH'] ?? '' });
+  if ('missing' in found) throw new Error(`this test needs an ffmpeg: ${found.missing}`);
+  return found.path;
+}

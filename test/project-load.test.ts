@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CancelledError, StoreError, ValidationError } from '../src/core/errors.js';
 import { loadProjectFile, writeProjectFile } from '../src/project/index.js';
 import type { ProjectInput } from '../src/project/index.js';
+import { validatedProjectsFolder } from '../src/project/validated-cache.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -126,6 +127,75 @@ describe('loadProjectFile', () => {
     const error = await caught(loadProjectFile(dir, { signal: controller.signal }));
     expect(error).toBeInstanceOf(CancelledError);
     expect((error as CancelledError).reason).toBe('shutdown');
+  });
+});
+
+describe('loadProjectFile with a workspace that remembers validated projects', () => {
+  const entries = async (workspace: string): Promise<string[]> =>
+    (await readdir(validatedProjectsFolder(workspace))).filter((n) => n.endsWith('.json'));
+
+  it('validates a file once; the same document again comes from its entry, as validation gave it', async () => {
+    const file = join(dir, 'project.json');
+    const workspace = join(dir, 'ws');
+    await writeFile(file, JSON.stringify(project));
+    const first = await loadProjectFile(file, { validatedCache: workspace });
+    const [entry, ...more] = await entries(workspace);
+    expect(more).toEqual([]);
+    expect(JSON.parse(await readFile(join(validatedProjectsFolder(workspace), entry!), 'utf8'))).toEqual(
+      first,
+    );
+    // The entry is what a hit returns (no schema run): a marker written into it comes back.
+    await writeFile(
+      join(validatedProjectsFolder(workspace), entry!),
+      JSON.stringify({ ...first, name: 'from the entry' }),
+    );
+    expect((await loadProjectFile(file, { validatedCache: workspace })).name).toBe('from the entry');
+    // Reformatting the file changes its bytes, not its document: still the same entry.
+    await writeFile(file, JSON.stringify(project, null, 4));
+    expect((await loadProjectFile(file, { validatedCache: workspace })).name).toBe('from the entry');
+  });
+
+  it('an edited document is validated again into an entry of its own', async () => {
+    const file = join(dir, 'project.json');
+    const workspace = join(dir, 'ws');
+    await writeFile(file, JSON.stringify(project));
+    await loadProjectFile(file, { validatedCache: workspace });
+    await writeFile(file, JSON.stringify({ ...project, name: 'Harbour at night' }));
+    expect((await loadProjectFile(file, { validatedCache: workspace })).name).toBe('Harbour at night');
+    expect(await entries(workspace)).toHaveLength(2);
+  });
+
+  it('an invalid project is never remembered: every load lists its problems', async () => {
+    const file = join(dir, 'project.json');
+    const workspace = join(dir, 'ws');
+    await writeFile(file, JSON.stringify({ ...project, shots: [] }));
+    for (let i = 0; i < 2; i++) {
+      await expect(loadProjectFile(file, { validatedCache: workspace })).rejects.toBeInstanceOf(
+        ValidationError,
+      );
+    }
+    await expect(readdir(validatedProjectsFolder(workspace))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('an unreadable entry is a miss: the file is validated again and the entry rewritten', async () => {
+    const file = join(dir, 'project.json');
+    const workspace = join(dir, 'ws');
+    await writeFile(file, JSON.stringify(project));
+    const first = await loadProjectFile(file, { validatedCache: workspace });
+    const [entry] = await entries(workspace);
+    await writeFile(join(validatedProjectsFolder(workspace), entry!), '{ cut sho');
+    expect(await loadProjectFile(file, { validatedCache: workspace })).toEqual(first);
+    expect(JSON.parse(await readFile(join(validatedProjectsFolder(workspace), entry!), 'utf8'))).toEqual(
+      first,
+    );
+  });
+
+  it('a workspace that cannot be written only means no entry: the project still loads', async () => {
+    const file = join(dir, 'project.json');
+    const blocker = join(dir, 'a-file');
+    await writeFile(file, JSON.stringify(project));
+    await writeFile(blocker, 'not a folder');
+    expect((await loadProjectFile(file, { validatedCache: join(blocker, 'ws') })).id).toBe('harbour');
   });
 });
 

@@ -3,7 +3,7 @@ import type { RetryPolicy } from '../core/retry.js';
 import type { ImageBackend } from '../backends/types.js';
 import type { Project } from '../project/schema.js';
 import { projectContentHash } from '../project/prompt.js';
-import { QA_THRESHOLD_RANGES } from '../project/schema.js';
+import { QA_THRESHOLD_RANGES } from '../project/contract.js';
 import type { ArtifactStore } from '../store/artifact-store.js';
 import type { AsyncRunStore } from '../store/async-run-store.js';
 import type { CreateRunInput, RunRecord, StoredError } from '../store/run-store.js';

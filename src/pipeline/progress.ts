@@ -1,5 +1,5 @@
 import { GenerationStatusTracker, PIPELINE_STAGES } from '../core/status-tracker.js';
-import { PANEL_COUNT } from '../stages/coherence/index.js';
+import { PANEL_COUNT } from '../stages/coherence/panels.js';
 import type { PipelineEvent, PipelineStage } from './events.js';
 
 /** Steps of stage 1: one per sheet panel, then the compose step. */

@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { abortWith } from '../core/abort.js';
 import { createGenerationError, type GenerationError } from '../core/error-handler.js';
@@ -15,23 +15,24 @@ import { policyFromOptions, type RetryPolicy } from '../core/retry.js';
 import { PIPELINE_STAGES, type GenerationStatus, type PipelineStage } from '../core/status-tracker.js';
 import { createDraftBackend } from '../backends/draft/index.js';
 import type { ImageBackend } from '../backends/types.js';
-import {
-  convertCreativeStudioProject,
-  isCreativeStudioProject,
-  type CreativeStudioProjectInput,
-} from '../project/import-creative-studio.js';
+import { isCreativeStudioProject } from '../project/creative-studio-shape.js';
+import type { CreativeStudioProjectInput } from '../project/import-creative-studio.js';
 import type { Project, ProjectInput } from '../project/schema.js';
-import { validateProject } from '../project/validate.js';
+import { cachedValidation, rememberValidation } from '../project/validated-cache.js';
 import { assertUsableDir } from '../core/usable-dir.js';
 import { asyncRunStore } from '../store/async-run-store.js';
 import { openWorkspaceStore, type WorkspaceStore } from '../store/workspace-store.js';
 import type { RunRecord, StepRecord } from '../store/run-store.js';
+import { findFfmpegCached } from '../stages/animatic/ffmpeg.js';
 import { shotFilePath } from '../stages/export/safe-path.js';
 import type { QaReport } from '../stages/qa/types.js';
 import type { ErrorInfo, PipelineEvent } from './events.js';
 import { checkRequestTimeout } from './backend-guard.js';
 import { runPipeline, type PipelineOptions, type PipelineResult } from './orchestrator.js';
 import { SHEET_STEPS } from './progress.js';
+
+/** Where a workspace remembers which ffmpeg it found (stages/animatic/ffmpeg.ts, `findFfmpegCached`). */
+const FFMPEG_LOOKUP_FILE = 'ffmpeg-lookup.json';
 
 /** The note's result shape, with the run id and local paths added. */
 export interface GenerationResults {
@@ -293,10 +294,16 @@ export class SequenceGenerationService {
     project: Project | ProjectInput | CreativeStudioProjectInput,
     options: GenerateSequenceOptions = {},
   ): Promise<GenerationResults | null> {
-    const { project: validated, warnings, sourceIds } = toProject(project, options.style);
+    // The paths first: validation remembers a valid project in the workspace, which must not appear where it
+    // cannot be used (a file, an --out that is a file).
+    await this.assertUsablePaths(options.outDir ? resolve(options.outDir) : this.outDir);
+    const {
+      project: validated,
+      warnings,
+      sourceIds,
+    } = await toProject(project, options.style, this.workspace);
     const onWarning = options.onWarning ?? this.onWarning;
     if (onWarning !== undefined) for (const warning of warnings) onWarning(warning);
-    await this.assertUsablePaths(options.outDir ? resolve(options.outDir) : this.outDir);
     const retryPolicy = policyFromOptions(
       {
         ...(options.retryAttempts === undefined ? {} : { retryAttempts: options.retryAttempts }),
@@ -344,6 +351,8 @@ export class SequenceGenerationService {
         ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs }),
         ...(options.projectDir === undefined ? {} : { projectDir: options.projectDir }),
         ...(options.panelSize === undefined ? {} : { panelSize: options.panelSize }),
+        // Looked up once per workspace and remembered while the binary stays the same (no spawn on a rerun).
+        ffmpeg: await findFfmpegCached(join(this.workspace, FFMPEG_LOOKUP_FILE)),
         onEvent: (event) => {
           if (event.type === 'run-started') runStarted = true;
           if (event.type === 'step-failed' && event.next === 'give-up') reportedGiveUp = true;
@@ -529,8 +538,13 @@ interface ToProject {
   sourceIds: Map<string, string>;
 }
 
-function toProject(project: unknown, style: string | undefined): ToProject {
+/**
+ * The validated project. zod and the converters load on first need: a project this workspace validated before (the
+ * CLI's unchanged rerun) comes from its cache of validated projects without them.
+ */
+async function toProject(project: unknown, style: string | undefined, workspace: string): Promise<ToProject> {
   if (isCreativeStudioProject(project)) {
+    const { convertCreativeStudioProject } = await import('../project/import-creative-studio.js');
     const converted = convertCreativeStudioProject(project, style === undefined ? {} : { style });
     return {
       project: converted.project,
@@ -538,6 +552,9 @@ function toProject(project: unknown, style: string | undefined): ToProject {
       sourceIds: new Map(converted.shotSources.map((s) => [s.shotId, s.sourceId])),
     };
   }
+  const known = await cachedValidation(workspace, project);
+  if (known !== undefined) return { project: known, warnings: [], sourceIds: new Map() };
+  const { validateProject } = await import('../project/validate.js');
   const result = validateProject(project);
   if (!result.ok) {
     throw new ValidationError(
@@ -545,6 +562,7 @@ function toProject(project: unknown, style: string | undefined): ToProject {
       result.issues,
     );
   }
+  await rememberValidation(workspace, project, result.project);
   return { project: result.project, warnings: [], sourceIds: new Map() };
 }
 

@@ -1,13 +1,8 @@
 import { backendKey } from '../backends/backend-key.js';
 import { throwIfAborted } from '../core/abort.js';
 import { decodeImage, encodePng, type Raster } from '../image/raster.js';
-import {
-  composeSheet,
-  derivePanelPrompts,
-  measureSheetDna,
-  panelRequest,
-  renderSheetPanel,
-} from '../stages/coherence/index.js';
+// What a rerun needs to hash the steps' inputs; composing and measuring the sheet load when it is first made.
+import { derivePanelPrompts, panelRequest, renderSheetPanel } from '../stages/coherence/panels.js';
 import type { VisualDna } from '../stages/coherence/types.js';
 import { mapPool } from '../core/pool.js';
 import type { RunContext } from './run-context.js';
@@ -83,6 +78,7 @@ export async function runSheetSteps(ctx: RunContext): Promise<SheetResult> {
           ),
         );
         throwIfAborted(attemptSignal);
+        const { composeSheet, measureSheetDna } = await import('../stages/coherence/index.js');
         const dna = measureSheetDna(rasters);
         const png = await encodePng(composeSheet(rasters, panelSize, SHEET_GUTTER));
         return {

@@ -5,7 +5,7 @@ import { decodeImage, encodePng, type Raster } from '../image/raster.js';
 import { composeNegativePrompt, composeShotPrompt } from '../project/prompt.js';
 import type { Project, Shot } from '../project/schema.js';
 import { resolveShotSeed } from '../project/seeds.js';
-import { promoteFrame, promotePng, type PromotionRecord } from '../stages/promote/index.js';
+import type { PromotionRecord } from '../stages/promote/index.js';
 import { shotQaResult } from '../stages/qa/report.js';
 import type { ShotQaResult } from '../stages/qa/types.js';
 import { relayPreviews } from './preview-relay.js';
@@ -41,6 +41,9 @@ export function generationSize(project: Project, backend: ImageBackend): { width
     height: Math.max(8, Math.round((height * scale) / 8) * 8),
   };
 }
+
+/** The promote stage (its Lanczos and PNG kernels), loaded when a frame is first promoted, not on a rerun. */
+const promotion = () => import('../stages/promote/index.js');
 
 /**
  * Stages 2–4 for one shot: `generate:<id>` → `promote:<id>` → `qa:<id>`. A step that executes hands its raster to
@@ -102,18 +105,24 @@ export function createShotRunner(
         id: `promote:${shot.id}`,
         stage: 'promotion',
         shotId: shot.id,
-        input: { source: gen.artifacts['image'], ...target },
+        // `resize` names the enlargement: frames memoised when libvips enlarged them (bicubic) are promoted again,
+        // and nothing else reruns (generate steps are reused).
+        input: { source: gen.artifacts['image'], ...target, resize: 'lanczos3-v2' },
         execute: async (attemptSignal) => {
           if (gen.keep === undefined) {
             // The frame comes from the store (its generate step was reused): one streamed resize-and-encode, and
             // QA decodes the result only if it has to run.
             const stored = await artifacts.get(gen.artifacts['image']!, { signal: attemptSignal });
+            const { promotePng } = await promotion();
             const result = await promotePng(stored, { ...target, signal: attemptSignal });
             return { artifacts: { image: result.png }, output: { promotion: result.record } };
           }
+          const { encodePromoted, promoteFrame } = await promotion();
           const result = await promoteFrame(gen.keep, { ...target, signal: attemptSignal });
           return {
-            artifacts: { image: await encodePng(result.raster) },
+            artifacts: {
+              image: await encodePromoted(result.raster, result.record, { signal: attemptSignal }),
+            },
             output: { promotion: result.record },
             keep: result.raster,
           };
@@ -131,7 +140,7 @@ export function createShotRunner(
         { ...baseRequest, seed: opSeed, purpose: 'regenerate', reference: await reference() },
         { signal: attemptSignal },
       );
-      const p = await promoteFrame(image.raster, { ...target, signal: attemptSignal });
+      const p = await (await promotion()).promoteFrame(image.raster, { ...target, signal: attemptSignal });
       return { raster: p.raster, seed: opSeed };
     };
     const qa = await steps.run<{ qa: ShotQaResult; seed: number }, never>(

@@ -15,6 +15,10 @@ import {
 } from './schema.js';
 import { validateConverted } from './import-checks.js';
 import { validationMessage } from './validate.js';
+import { isCreativeStudioProject } from './creative-studio-shape.js';
+
+// Lives in a module without zod (a rerun checks the shape before it knows whether to validate); re-exported here.
+export { isCreativeStudioProject };
 
 /**
  * Conversion of a StoryCore-Engine Creative Studio project ("Data Contract v1": the object the studio UI holds and
@@ -176,22 +180,6 @@ const hasContent = (value: unknown): boolean =>
   value !== '' &&
   !(Array.isArray(value) && value.length === 0) &&
   !(isRecord(value) && Object.keys(value).length === 0);
-
-/**
- * Whether a parsed JSON document is a Creative Studio project rather than a v1 project: it holds shots (or their
- * `storyboard` alias) and one of the studio's own markers, and not our numeric `schemaVersion`.
- */
-export function isCreativeStudioProject(doc: unknown): doc is Record<string, unknown> {
-  if (!isRecord(doc) || typeof doc['schemaVersion'] === 'number') return false;
-  const hasShots = Array.isArray(doc['shots']) || Array.isArray(doc['storyboard']);
-  const marked =
-    'schema_version' in doc ||
-    'project_name' in doc ||
-    typeof doc['schemaVersion'] === 'string' ||
-    'capabilities' in doc ||
-    'generation_status' in doc;
-  return hasShots && marked;
-}
 
 /**
  * The studio shots in sequence order with the ids they get: sorted by `position` (or its aliases `orderIndex`,

@@ -1,4 +1,4 @@
-import { DEFAULT_OUTPUT, SHOT_PROMPT_MAX } from './schema.js';
+import { DEFAULT_OUTPUT, SHOT_PROMPT_MAX } from './contract.js';
 
 /**
  * Text helpers shared by the importers (StoryCore-Engine folders, Creative Studio projects): whitespace cleaning,
@@ -81,7 +81,8 @@ export function fitPhrase(value: string | undefined, max: number, where: string,
   return cut;
 }
 
-const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+// Made on first use: building a segmenter loads ICU's break rules (~10 ms), which a run that imports nothing never needs.
+let graphemes: Intl.Segmenter | undefined;
 
 /**
  * `text` shortened to at most `max` UTF-16 code units (what the schema's limits count), never splitting a
@@ -91,7 +92,9 @@ const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
 export function cutText(text: string, max: number): string {
   if (text.length <= max) return text;
   let end = 0;
-  for (const { index, segment } of graphemes.segment(text)) {
+  for (const { index, segment } of (graphemes ??= new Intl.Segmenter(undefined, {
+    granularity: 'grapheme',
+  })).segment(text)) {
     if (index + segment.length > max) break;
     end = index + segment.length;
   }

@@ -8,6 +8,7 @@
  * and for some mistakes no offset at all (`Unexpected token 'x', "x" is not valid JSON`). So the offset is
  * read from the message when it is there and found by our own scan of the grammar when it is not.
  */
+import { ValidationError, type ValidationIssue } from '../core/errors.js';
 
 export interface JsonSyntaxProblem {
   /** UTF-16 offset into the text. */
@@ -260,4 +261,22 @@ export function excerptAt(text: string, line: number, column: number): string {
   const shown = content.slice(from, from + 120);
   const gutter = `${line} | `;
   return `${gutter}${shown}\n${' '.repeat(gutter.length - 2)}| ${' '.repeat(Math.max(0, column - 1 - from))}^`;
+}
+
+/**
+ * Parses JSON text as a document, throwing ValidationError with line, column and the offending line when it
+ * is not JSON. A leading byte-order mark (Windows editors write one) is ignored.
+ */
+export function parseJsonDocument(text: string, source: string): unknown {
+  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  const parsed = parseJsonText(body);
+  if (parsed.ok) return parsed.value;
+  const { line, column, offset, reason } = parsed.problem;
+  const issue: ValidationIssue = {
+    path: '$',
+    message: `invalid JSON at line ${line}, column ${column}: ${reason}`,
+  };
+  throw new ValidationError(`${source}: ${issue.message}\n${excerptAt(body, line, column)}`, [issue], {
+    details: { source, line, column, offset },
+  });
 }

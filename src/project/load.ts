@@ -2,9 +2,10 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { asCancellation, throwIfAborted } from '../core/abort.js';
 import { ValidationError, errorMessage } from '../core/errors.js';
-import { convertCreativeStudioProject, isCreativeStudioProject } from './import-creative-studio.js';
+import { isCreativeStudioProject } from './creative-studio-shape.js';
+import { parseJsonDocument } from './json-syntax.js';
 import type { Project } from './schema.js';
-import { parseJsonDocument, parseProjectJson } from './validate.js';
+import { cachedValidation, rememberValidation } from './validated-cache.js';
 
 /** Name of the project file inside a project folder. */
 export const PROJECT_FILE_NAME = 'project.json';
@@ -32,6 +33,11 @@ export interface LoadProjectOptions extends Omit<ReadJsonFileOptions, 'what'> {
   onWarning?: (message: string) => void;
   /** Style prompt for a Creative Studio project that gives none. */
   style?: string;
+  /**
+   * A workspace whose cache of validated projects to use (project/validated-cache.ts): a file validated before, byte
+   * for byte the same document, is not validated again, and zod is not even loaded. `generate` passes its own.
+   */
+  validatedCache?: string;
 }
 
 /**
@@ -45,7 +51,17 @@ export async function loadProjectFile(path: string, options: LoadProjectOptions 
   throwIfAborted(options.signal);
   // Parsed once to tell the shapes apart; our own files keep their line/column errors through parseProjectJson.
   const doc = parseJsonDocument(text, file);
-  if (!isCreativeStudioProject(doc)) return parseProjectJson(text, file);
+  if (!isCreativeStudioProject(doc)) {
+    const cache = options.validatedCache;
+    const known = cache === undefined ? undefined : await cachedValidation(cache, doc);
+    if (known !== undefined) return known;
+    // The schema and zod, loaded only for a document not validated before.
+    const { parseProjectJson } = await import('./validate.js');
+    const project = parseProjectJson(text, file);
+    if (cache !== undefined) await rememberValidation(cache, doc, project);
+    return project;
+  }
+  const { convertCreativeStudioProject } = await import('./import-creative-studio.js');
   const converted = convertCreativeStudioProject(doc, {
     source: file,
     ...(options.style === undefined ? {} : { style: options.style }),

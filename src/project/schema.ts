@@ -1,38 +1,44 @@
 import { z } from 'zod';
+import {
+  SCHEMA_VERSION,
+  SHOT_PROMPT_MIN,
+  SHOT_PROMPT_MAX,
+  MAX_SHOTS,
+  PROJECT_NAME_MAX,
+  STYLE_PROMPT_MAX,
+  idProblem,
+  MAX_SEED,
+  MAX_SHOT_SECONDS,
+  TRANSITION_TYPES,
+  DEFAULT_OUTPUT,
+  DEFAULT_FPS,
+  QA_THRESHOLD_RANGES,
+} from './contract.js';
+// The contract's constants, where importers of the schema have always found them.
+export {
+  SCHEMA_VERSION,
+  SHOT_ID_PATTERN,
+  SHOT_PROMPT_MIN,
+  SHOT_PROMPT_MAX,
+  MAX_SHOTS,
+  PROJECT_NAME_MAX,
+  STYLE_PROMPT_MAX,
+  idProblem,
+  MAX_SEED,
+  DEFAULT_SHOT_SECONDS,
+  MAX_SHOT_SECONDS,
+  TRANSITION_TYPES,
+  DEFAULT_TRANSITION_SECONDS,
+  DEFAULT_OUTPUT,
+  DEFAULT_FPS,
+  QA_THRESHOLD_RANGES,
+} from './contract.js';
+export type { TransitionType } from './contract.js';
 
 /**
  * Project contract v1: what a storyboard looks like on disk (`project.json`).
  * The zod schema is the single source of truth for both validation and the TypeScript types.
  */
-
-export const SCHEMA_VERSION = 1;
-
-/** Shot ids become file names (`shots/03_<id>.png`) and step ids, so they must be safe as both. */
-export const SHOT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-
-/** Shot prompt bounds, after trimming; the seed's UI enforces the same range. */
-export const SHOT_PROMPT_MIN = 10;
-export const SHOT_PROMPT_MAX = 500;
-/** Most shots a project may hold. */
-export const MAX_SHOTS = 2000;
-/** Longest project name, in UTF-16 code units (what `string.length` counts). */
-export const PROJECT_NAME_MAX = 200;
-/** Longest style prompt. */
-export const STYLE_PROMPT_MAX = 1000;
-
-/** Why an id is unsafe as a file name and step id, most specific reason first; undefined when it is fine. */
-export function idProblem(id: string, what = 'shot id'): string | undefined {
-  if (id.length === 0) return `${what} must not be empty`;
-  if (id.length > 64) return `${what} must be at most 64 characters`;
-  if (id.includes('..')) return `${what} must not contain ".."`;
-  if (/[/\\]/.test(id)) return `${what} must not contain "/" or "\\" (it becomes a file name)`;
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(id)) return `${what} must not contain control characters`;
-  if (!SHOT_ID_PATTERN.test(id)) {
-    return `${what} may use only letters, digits, ".", "_" and "-" and must start with a letter or digit (it becomes a file name)`;
-  }
-  return undefined;
-}
 
 const safeId = (what: string) =>
   z.string().superRefine((id, ctx) => {
@@ -57,22 +63,11 @@ const phrase = (max: number, what: string) =>
     .transform((s) => s.trim())
     .pipe(z.string().max(max, `${what} must be at most ${max} characters`));
 
-/** ComfyUI's KSampler accepts seeds in [0, 2^64-1]; we keep to JavaScript's safe integers. */
-export const MAX_SEED = Number.MAX_SAFE_INTEGER;
 const seed = z
   .number()
   .int('seed must be an integer')
   .min(0, 'seed must be ≥ 0')
   .max(MAX_SEED, `seed must be ≤ ${MAX_SEED}`);
-
-/** A shot's animatic hold when it gives none, s. */
-export const DEFAULT_SHOT_SECONDS = 3;
-/** Longer than this is a typo, not a storyboard shot. */
-export const MAX_SHOT_SECONDS = 600;
-export const TRANSITION_TYPES = ['cut', 'dissolve', 'fade-to-black'] as const;
-export type TransitionType = (typeof TRANSITION_TYPES)[number];
-/** A dissolve's or fade's length when the shot gives none, s. */
-export const DEFAULT_TRANSITION_SECONDS = 0.5;
 
 /** The transition out of a shot into the next one (the last shot's is ignored). */
 export const transitionSchema = z.strictObject({
@@ -138,9 +133,6 @@ const dimension = z
   .min(64, 'must be at least 64 px')
   .max(8192, 'must be at most 8192 px');
 
-export const DEFAULT_OUTPUT = { width: 1920, height: 1080 } as const;
-export const DEFAULT_FPS = 24;
-
 /** The animatic's options: what the export's video adds to the held stills. */
 export const animaticSchema = z.strictObject({
   /** A slow camera move from each shot's `camera` words (dolly-in/push in → zoom in, pan left/right → pan). @default false */
@@ -153,12 +145,6 @@ export const animaticSchema = z.strictObject({
 
 const limit = (min: number, max: number) =>
   z.number().min(min, `must be ≥ ${min}`).max(max, `must be ≤ ${max}`).optional();
-
-/** QA thresholds that bound one measure from both sides: a minimum above its maximum would fail every shot. */
-export const QA_THRESHOLD_RANGES = [
-  ['sharpnessMin', 'sharpnessMax'],
-  ['meanLumaMin', 'meanLumaMax'],
-] as const;
 
 function checkThresholdRanges(
   thresholds: Partial<Record<(typeof QA_THRESHOLD_RANGES)[number][number], number | undefined>>,

@@ -1,7 +1,10 @@
 import { ValidationError, type ValidationIssue } from '../core/errors.js';
 import { formatValidationIssues, issueMessages, toValidationIssues } from './issues.js';
-import { excerptAt, parseJsonText } from './json-syntax.js';
+import { parseJsonDocument } from './json-syntax.js';
 import { projectSchema, type Project } from './schema.js';
+
+// Lives with the JSON parser (no zod); re-exported here where callers have always found it.
+export { parseJsonDocument };
 
 export type ValidateProjectResult = { ok: true; project: Project } | { ok: false; issues: ValidationIssue[] };
 
@@ -19,24 +22,6 @@ export function validateProject(doc: unknown): ValidateProjectResult {
 export function validationMessage(source: string, issues: readonly ValidationIssue[]): string {
   const count = issues.length === 1 ? '1 problem' : `${issues.length} problems`;
   return `${source} is not a valid StoryCore project (${count}):\n${formatValidationIssues(issues)}`;
-}
-
-/**
- * Parses JSON text as a document, throwing ValidationError with line, column and the offending line when it
- * is not JSON. A leading byte-order mark (Windows editors write one) is ignored.
- */
-export function parseJsonDocument(text: string, source: string): unknown {
-  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-  const parsed = parseJsonText(body);
-  if (parsed.ok) return parsed.value;
-  const { line, column, offset, reason } = parsed.problem;
-  const issue: ValidationIssue = {
-    path: '$',
-    message: `invalid JSON at line ${line}, column ${column}: ${reason}`,
-  };
-  throw new ValidationError(`${source}: ${issue.message}\n${excerptAt(body, line, column)}`, [issue], {
-    details: { source, line, column, offset },
-  });
 }
 
 /** Parses and validates a project file's text; `source` names the file in every message. */

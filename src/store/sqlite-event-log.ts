@@ -4,7 +4,7 @@ import type { EventRow } from './rows.js';
 import type { EventRecord, ListEventsOptions, NewEvent } from './run-store.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 
-/** Per-run event log: appends are one small transaction on prepared statements (tens of µs each). */
+/** Per-run event log: appends are batched into few transactions (`writeSoon`), on prepared statements. */
 export class SqliteEventLog {
   readonly #db: SqliteConnection;
 
@@ -13,7 +13,7 @@ export class SqliteEventLog {
   }
 
   append(runId: string, events: readonly NewEvent[]): number[] {
-    return this.#db.write('appendEvents', () => {
+    return this.#db.writeSoon('appendEvents', () => {
       // The counter lives on the run row, so seqs stay monotonic even after pruning deleted the newest events.
       const bumped = this.#db
         .sql('UPDATE runs SET last_event_seq = last_event_seq + ? WHERE id = ? RETURNING last_event_seq')

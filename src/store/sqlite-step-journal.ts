@@ -129,7 +129,7 @@ export class SqliteStepJournal {
   }
 
   reused(runId: string, stepId: string, inputHash: string): StepRecord {
-    return this.#db.write('recordStepReused', () => {
+    return this.#db.writeSoon('recordStepReused', () => {
       const run = this.#db.requireRun(runId);
       const memo = this.findCompleted(run.projectId, stepId, inputHash);
       if (memo === undefined) {

@@ -15,6 +15,7 @@ import { intAtLeast, nonEmptyPath, type CliContext, type GlobalOptions } from '.
 import { isCreativeStudioFile, loadProjectFile, writeBackCreativeStudio } from '../engine.js';
 import { ExitCode } from '../errors.js';
 import { ValidationError } from '../../core/errors.js';
+import { assertUsableDir } from '../../core/usable-dir.js';
 import { jsonLinesView, terminalView, type ProgressView } from '../progress-view.js';
 
 interface RunOptions extends GlobalOptions, BackendFlags {
@@ -58,8 +59,14 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
         { details: { file: projectPath } },
       );
     }
+    // The paths before the project: loading remembers a valid project in the workspace, which must not appear when
+    // the run is refused for an --out or a workspace it cannot use.
+    await assertUsableDir(resolve(opts.workspace), 'workspace');
+    await assertUsableDir(resolve(opts.out), 'out');
     const project = await loadProjectFile(projectPath, {
       onWarning: (message) => ctx.err(`warning: ${message}`),
+      // An unchanged project file is not validated again (nor zod loaded): the workspace remembers it.
+      validatedCache: resolve(opts.workspace),
       ...(opts.style === undefined ? {} : { style: opts.style }),
     });
     const baseDir = await projectDir(projectPath);

@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process';
-import { access, constants } from 'node:fs/promises';
+import { access, constants, mkdir, readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { errorMessage } from '../../core/errors.js';
+import { writeFileAtomic } from '../../core/fs-atomic.js';
 
 /** An ffmpeg that answered `-version`. */
 export interface FfmpegInfo {
@@ -112,4 +113,68 @@ async function lookUp(env: NodeJS.ProcessEnv): Promise<FfmpegLookup> {
       'no ffmpeg found: set FFMPEG_PATH, install the optional dependency @ffmpeg-installer/ffmpeg (npm install ' +
       'without --omit=optional), or put ffmpeg on PATH',
   };
+}
+
+/** What `findFfmpegCached` keeps: the environment the lookup ran in, what it found, and the binary's identity. */
+interface SavedLookup {
+  env: string;
+  found: FfmpegInfo;
+  binary: { size: number; mtimeMs: number; ino: number };
+}
+
+async function identity(file: string): Promise<SavedLookup['binary'] | undefined> {
+  try {
+    const info = await stat(file);
+    return { size: info.size, mtimeMs: info.mtimeMs, ino: info.ino };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the optional package is installed, without running it (resolving only reads its package.json). */
+function packageInstalled(): boolean {
+  try {
+    createRequire(import.meta.url).resolve('@ffmpeg-installer/ffmpeg');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `findFfmpeg`, remembered in `file` (in the workspace): while the environment is the same and the binary found last
+ * time is the same file (path, size, modification time, inode) and still the one the documented order picks, its
+ * version is the one `-version` printed then. An unchanged rerun, whose animatic step only needs the version for its
+ * input hash, then neither spawns ffmpeg nor loads the npm package (~15 ms). A missing ffmpeg is never
+ * remembered, so installing one is seen on the next run; a file that cannot be read or written is only a miss.
+ */
+export async function findFfmpegCached(
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<FfmpegLookup> {
+  const key = `${env['FFMPEG_PATH'] ?? ''}\0${env['PATH'] ?? ''}`;
+  try {
+    const saved = JSON.parse(await readFile(file, 'utf8')) as SavedLookup;
+    const same = JSON.stringify(await identity(saved.found.path)) === JSON.stringify(saved.binary);
+    // The order may now pick another binary: the npm package installed since (it comes before PATH), or another
+    // ffmpeg earlier on PATH. FFMPEG_PATH and PATH themselves are in the key.
+    const stillFirst =
+      saved.found.source !== 'PATH' ||
+      (!packageInstalled() && (await onPath('ffmpeg', env)) === saved.found.path);
+    if (saved.env === key && same && stillFirst) return saved.found;
+  } catch {
+    // No saved lookup yet, or an unreadable one: look up.
+  }
+  const found = await findFfmpeg(env);
+  if (isFfmpegMissing(found)) return found;
+  const binary = await identity(found.path);
+  if (binary !== undefined) {
+    try {
+      await mkdir(path.dirname(file), { recursive: true });
+      await writeFileAtomic(file, JSON.stringify({ env: key, found, binary } satisfies SavedLookup));
+    } catch {
+      // A cache: the next run looks up again.
+    }
+  }
+  return found;
 }

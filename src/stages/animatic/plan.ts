@@ -4,9 +4,9 @@ import {
   DEFAULT_TRANSITION_SECONDS,
   MAX_SHOT_SECONDS,
   TRANSITION_TYPES,
-  type Project,
   type TransitionType,
-} from '../../project/schema.js';
+} from '../../project/contract.js';
+import type { Project } from '../../project/schema.js';
 
 /** One shot on the animatic's timeline, in whole frames at the plan's rate. */
 export interface PlannedShot {

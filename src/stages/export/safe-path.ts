@@ -1,5 +1,5 @@
 import { ValidationError } from '../../core/errors.js';
-import { SHOT_ID_PATTERN } from '../../project/schema.js';
+import { SHOT_ID_PATTERN } from '../../project/contract.js';
 
 /**
  * Names inside an export that come from user input. The project schema already restricts ids, but exports can be

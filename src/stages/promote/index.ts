@@ -1,2 +1,2 @@
-export { centreCrop, promoteFrame, promotePng } from './promote.js';
+export { centreCrop, encodePromoted, promoteFrame, promotePng } from './promote.js';
 export type { PromoteOptions, PromotedFrame, PromotedPng, PromotionRecord } from './promote.js';

@@ -1,12 +1,15 @@
 import { loadSharp } from '../../image/sharp.js';
 import { throwIfAborted } from '../../core/abort.js';
 import { ValidationError } from '../../core/errors.js';
+import { resampleLanczos3 } from '../../image/lanczos.js';
+import { encodePngInStrips } from '../../image/png-strips.js';
 import {
   createRaster,
   decodeImage,
   FRAME_PNG,
   MAX_INPUT_PIXELS,
   rasterToSharp,
+  encodePng,
   type Raster,
 } from '../../image/raster.js';
 
@@ -75,8 +78,9 @@ function checkTarget(width: number, height: number): void {
 }
 
 /**
- * Stage 3: centre-fill crop to the target aspect, then Lanczos3 to the target resolution, in one sharp pipeline,
- * raw pixels in and out (the frame is neither encoded nor decoded here; QA reads the same buffer).
+ * Stage 3: centre-fill crop to the target aspect, then Lanczos3 to the target resolution, raw pixels in and out
+ * (the frame is neither encoded nor decoded here; QA reads the same buffer). Reductions run in libvips; enlargements
+ * in `resampleLanczos3`, because libvips enlarges with bicubic interpolation whatever kernel it is given.
  */
 export async function promoteFrame(raster: Raster, options: PromoteOptions): Promise<PromotedFrame> {
   const { width, height, signal } = options;
@@ -91,6 +95,12 @@ export async function promoteFrame(raster: Raster, options: PromoteOptions): Pro
   if (crop.w === width && crop.h === height && crop.x === 0 && crop.y === 0) {
     // Already the target size: pass the same pixels on rather than resampling them onto themselves.
     return { raster, record };
+  }
+  if (enlarged(record)) {
+    // libvips enlarges with bicubic interpolation whatever kernel is asked for; this is Lanczos3 (image/lanczos.ts).
+    const out = resampleLanczos3(raster, crop, width, height);
+    throwIfAborted(signal);
+    return { raster: out, record };
   }
   const sharp = loadSharp();
   let pipeline = sharp(raster.data, { raw: { width: raster.width, height: raster.height, channels: 3 } });
@@ -111,16 +121,35 @@ export async function promoteFrame(raster: Raster, options: PromoteOptions): Pro
 }
 
 /**
- * Promotion straight to the stored PNG, in one libvips pipeline: crop → Lanczos3 → PNG encode, streamed, so the
- * resize runs on other threads while zlib (the larger half of the work) compresses the rows already done. File to
- * file it is ~30 % faster than `promoteFrame` plus `encodePng`, with the same bytes (see `npm run bench images`
- * and promote.test.ts). An encoded input is decoded first, as `decodeImage` does (a generated frame is small;
- * the 1920×1080 output is where the time goes), which also keeps the PNG's header identical to the raster path.
- *
- * What it does not give is the raster QA reads. The pipeline therefore uses it only where a frame arrives encoded
- * and nobody holds its pixels: a promote step whose generate step was reused (a new output size, a healed
- * artifact). A frame just generated is resized once to a raster and that is encoded: streaming and then decoding
- * again for QA would cost more CPU, and draft runs are CPU-bound.
+ * Whether promotion enlarged the frame. An enlarged frame is interpolated, smooth between the source's pixels: its
+ * filtered rows are short runs, which `encodePngInStrips` (zlib's RLE, strips on every core) stores smaller than
+ * zlib level 6 and several times faster. A frame that was only cropped or reduced keeps its detail (a draft frame's
+ * grain, text), where LZ77 matching wins (RLE is ~16 % larger on a 1080p draft frame): it gets `encodePng`.
+ */
+function enlarged(record: PromotionRecord): boolean {
+  return record.final.w > record.cropped.w || record.final.h > record.cropped.h;
+}
+
+/**
+ * The PNG a promote step stores for a frame `promoteFrame` made: enlarged frames through the strip-parallel RLE
+ * encoder, the others as every frame (`encodePng`). Deterministic, and the same bytes as `promotePng` gives for the
+ * same source.
+ */
+export async function encodePromoted(
+  raster: Raster,
+  record: PromotionRecord,
+  options: { signal?: AbortSignal } = {},
+): Promise<Buffer> {
+  if (!enlarged(record)) return encodePng(raster);
+  return encodePngInStrips(raster, options);
+}
+
+/**
+ * Promotion straight to the PNG a promote step stores, from a raster, PNG/JPEG bytes or a file: what a promote step
+ * does with a frame from the store, and what a caller promoting files gets. A reduction (or a crop alone) is one
+ * streamed libvips pipeline, crop → Lanczos3 → PNG, the resize overlapping the encode; an enlargement is
+ * `promoteFrame` (Lanczos3 in image/lanczos.ts) then `encodePromoted`. Either way the same bytes as `promoteFrame`
+ * plus `encodePromoted` (promote.test.ts), so re-promoting a stored frame never changes a frame's hash.
  */
 export async function promotePng(
   input: Raster | Buffer | string,
@@ -137,6 +166,10 @@ export async function promotePng(
     cropped: crop,
     final: { w: width, h: height },
   };
+  if (enlarged(record)) {
+    const promoted = await promoteFrame(raster, options);
+    return { png: await encodePromoted(promoted.raster, record, signal ? { signal } : {}), record };
+  }
   let pipeline = rasterToSharp(raster);
   if (crop.w !== raster.width || crop.h !== raster.height) {
     pipeline = pipeline.extract({ left: crop.x, top: crop.y, width: crop.w, height: crop.h });

@@ -1,4 +1,4 @@
-import { assembleModule, Code, I32, V128 } from './wasm-assembler.js';
+import { assembleModule, Code, I32, V128 } from '../../image/wasm-assembler.js';
 
 /**
  * Byte offsets of the kernels' results in wasm memory. `luma` writes Σy and Σy² as i32x4 and the clip counts as

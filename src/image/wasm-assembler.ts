@@ -1,5 +1,5 @@
 /**
- * Just enough of the WebAssembly binary format to emit the QA kernels from TypeScript: one imported memory,
+ * Just enough of the WebAssembly binary format to emit the image kernels (QA sweeps, Lanczos rows) from TypeScript: one imported memory,
  * functions with i32/f64/v128 locals, structured control flow and the SIMD-128 instructions the kernels use.
  * Hand-rolled because the project carries no wasm toolchain; opcodes are from the final SIMD-128 spec
  * (0xFD prefix + LEB128 sub-opcode), and every emitted module is checked by `WebAssembly.validate` before use.
@@ -121,14 +121,29 @@ export class Code {
   i8x16Splat(): this {
     return this.simd(0x0f);
   }
+  i32x4Splat(): this {
+    return this.simd(0x11);
+  }
   i8x16LeU(): this {
     return this.simd(0x2a);
   }
   i8x16GeU(): this {
     return this.simd(0x2c);
   }
+  v128And(): this {
+    return this.simd(0x4e);
+  }
   v128Or(): this {
     return this.simd(0x50);
+  }
+  v128Bitselect(): this {
+    return this.simd(0x52);
+  }
+  i8x16Sub(): this {
+    return this.simd(0x71);
+  }
+  i16x8LeS(): this {
+    return this.simd(0x33);
   }
   i8x16NarrowI16x8U(): this {
     return this.simd(0x66);
@@ -145,8 +160,26 @@ export class Code {
   i16x8Abs(): this {
     return this.simd(0x80);
   }
+  i16x8NarrowI32x4S(): this {
+    return this.simd(0x85);
+  }
   i16x8NarrowI32x4U(): this {
     return this.simd(0x86);
+  }
+  i16x8ExtendLowI8x16U(): this {
+    return this.simd(0x89);
+  }
+  i16x8ExtendHighI8x16U(): this {
+    return this.simd(0x8a);
+  }
+  i32x4ExtendLowI16x8U(): this {
+    return this.simd(0xa9);
+  }
+  i32x4ExtendHighI16x8U(): this {
+    return this.simd(0xaa);
+  }
+  i32x4ShrS(): this {
+    return this.simd(0xac);
   }
   i16x8Shl(): this {
     return this.simd(0x8b);
@@ -162,6 +195,9 @@ export class Code {
   }
   i32x4Add(): this {
     return this.simd(0xae);
+  }
+  i32x4Mul(): this {
+    return this.simd(0xb5);
   }
   i32x4DotI16x8S(): this {
     return this.simd(0xba);
