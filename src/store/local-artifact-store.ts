@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -211,11 +212,10 @@ export class LocalArtifactStore implements ArtifactStore {
   async has(sha: string, options: ArtifactCallOptions = {}): Promise<boolean> {
     throwIfAborted(options.signal);
     const path = this.localPath(sha);
-    try {
-      return (await stat(path)).isFile();
-    } catch {
-      return false;
-    }
+    // A synchronous stat: microseconds on a local (or attribute-cached NFS) folder, where the promise version's
+    // round trip through libuv's thread pool costs ~0.3 ms — which, over the hundred memo checks of an unchanged
+    // rerun, was a tenth of its time.
+    return statSync(path, { throwIfNoEntry: false })?.isFile() ?? false;
   }
 
   /** Size in bytes, or undefined when the artifact is missing. */

@@ -147,3 +147,21 @@ export function eventFromRow(row: EventRow): EventRecord {
     at: row.at,
   };
 }
+
+/** One journal write as both step journals (SQLite, PostgreSQL) bind it to their upsert. */
+export interface JournalRow {
+  runId: string;
+  stepId: string;
+  inputHash: string;
+  status: StepStatus;
+  startedAt: string;
+  finishedAt?: string;
+  artifacts?: string;
+  output?: string;
+  attempts?: number;
+  durationMs?: number;
+  error?: string;
+  sourceRunId?: string;
+  /** When the execution being journaled started; absent for a start (which never replaces a done row). */
+  executionStartedAt?: string;
+}

@@ -1,6 +1,6 @@
 import { NotFoundError } from '../core/errors.js';
 import { assertArtifactRefs, executionFromRow, stepFromRow, toJson } from './rows.js';
-import type { ExecutionRow, StepRow } from './rows.js';
+import type { ExecutionRow, JournalRow, StepRow } from './rows.js';
 import type {
   ExecutionFilter,
   ExecutionRecord,
@@ -9,7 +9,6 @@ import type {
   StepDoneInput,
   StepFailedInput,
   StepRecord,
-  StepStatus,
 } from './run-store.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 
@@ -42,23 +41,6 @@ const UPSERT_JOURNAL = `
     finished_at = excluded.finished_at, error = excluded.error, source_run_id = excluded.source_run_id
   WHERE NOT (run_steps.status = 'done' AND run_steps.input_hash = excluded.input_hash
              AND (@executionStartedAt IS NULL OR run_steps.finished_at >= @executionStartedAt))`;
-
-interface JournalRow {
-  runId: string;
-  stepId: string;
-  inputHash: string;
-  status: StepStatus;
-  startedAt: string;
-  finishedAt?: string;
-  artifacts?: string;
-  output?: string;
-  attempts?: number;
-  durationMs?: number;
-  error?: string;
-  sourceRunId?: string;
-  /** When the execution being journaled started; absent for a start (which never replaces a done row). */
-  executionStartedAt?: string;
-}
 
 /**
  * The step memo (one row per project, step and input hash: what any run finished) and the journal

@@ -64,6 +64,19 @@ function hashUnit(text: string, salt: string): number {
  * the same palette.
  */
 export function paletteForStyle(stylePrompt: string): string[] {
+  // Asked once per panel with the same style: computed once (the regex scan and colour maths are ~1 ms each).
+  let palette = paletteCache.get(stylePrompt);
+  if (palette === undefined) {
+    if (paletteCache.size >= 64) paletteCache.clear();
+    palette = computePalette(stylePrompt);
+    paletteCache.set(stylePrompt, palette);
+  }
+  return [...palette];
+}
+
+const paletteCache = new Map<string, readonly string[]>();
+
+function computePalette(stylePrompt: string): string[] {
   const text = stylePrompt.toLowerCase();
   const found: Array<{ at: number; colours: readonly string[] }> = [];
   let rest = text;

@@ -1,6 +1,6 @@
 import { NotFoundError } from '../../core/errors.js';
 import { assertArtifactRefs, executionFromRow, stepFromRow, toJson } from '../rows.js';
-import type { ExecutionRow, StepRow } from '../rows.js';
+import type { ExecutionRow, JournalRow, StepRow } from '../rows.js';
 import type {
   ExecutionFilter,
   ExecutionRecord,
@@ -8,7 +8,6 @@ import type {
   StepDoneInput,
   StepFailedInput,
   StepRecord,
-  StepStatus,
 } from '../run-store.js';
 import type { PostgresConnection, Sql } from './postgres-connection.js';
 
@@ -46,23 +45,6 @@ const UPSERT_MEMO = `
     run_id = excluded.run_id, artifacts = excluded.artifacts, output = excluded.output,
     attempts = excluded.attempts, duration_ms = excluded.duration_ms, started_at = excluded.started_at,
     finished_at = excluded.finished_at`;
-
-interface JournalRow {
-  runId: string;
-  stepId: string;
-  inputHash: string;
-  status: StepStatus;
-  startedAt: string;
-  finishedAt?: string;
-  artifacts?: string;
-  output?: string;
-  attempts?: number;
-  durationMs?: number;
-  error?: string;
-  sourceRunId?: string;
-  /** When the execution being journaled started; absent for a start (which never replaces a done row). */
-  executionStartedAt?: string;
-}
 
 /** The step memo and journal, and one row per real execution, as the embedded store keeps them. */
 export class PostgresStepJournal {
