@@ -115,11 +115,15 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
         () => undefined,
       );
     }, options.cancelPollMs ?? 1000);
-    const sink = orderedSink(store, run.id);
+    // Appended as they happen, not awaited: the store numbers one process's appends in the order they were made,
+    // so the job-finished event below lands after them.
+    const append = (event: PipelineEvent): void => {
+      store.appendEvent(run.id, event.type, event).catch(() => undefined);
+    };
     const emit = (event: PipelineEvent): void => {
       // Progress and stage events are the coordinator's: it computes them over the whole run from these.
-      if (event.type.startsWith('step-') || event.type === 'warning') sink.append(event.type, event);
-      else if (event.type === 'servers' && event.message !== undefined) sink.append(event.type, event);
+      if (event.type.startsWith('step-') || event.type === 'warning') append(event);
+      else if (event.type === 'servers' && event.message !== undefined) append(event);
     };
     const project = snapshot.project;
     const finished = (ok: boolean, error?: JobFinishedEvent['error']): JobFinishedEvent => ({
@@ -168,12 +172,10 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
         scope,
       );
       const failure = 'failures' in outcome ? outcome.failures[0] : undefined;
-      await sink.flush();
       await store.appendEvent(run.id, JOB_FINISHED, finished(failure === undefined, failure?.error));
       report.jobs.done++;
       return { ok: failure === undefined };
     } catch (error) {
-      await sink.flush();
       if (controller.signal.aborted && isCancellation(error)) {
         // The run was cancelled (not this worker stopping): the job is over, not to be retried.
         if ((await store.getRun(run.id).catch(() => undefined))?.status === 'cancelled')
@@ -224,20 +226,4 @@ function describe(data: JobData): string {
   return data.scope === 'shot'
     ? `shot ${data.shotId} of run ${data.runId}`
     : `${data.scope} of run ${data.runId}`;
-}
-
-/** Appends a job's events in the order they happened (a shared store may reorder concurrent appends). */
-function orderedSink(
-  store: AsyncRunStore,
-  runId: string,
-): { append: (type: string, payload: unknown) => void; flush: () => Promise<void> } {
-  let tail: Promise<unknown> = Promise.resolve();
-  return {
-    append: (type, payload) => {
-      tail = tail.then(() => store.appendEvent(runId, type, payload)).catch(() => undefined);
-    },
-    flush: async () => {
-      await tail;
-    },
-  };
 }

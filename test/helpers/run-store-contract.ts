@@ -516,6 +516,19 @@ export function describeRunStoreContract(name: string, open: () => Promise<Opene
         const seqs = (await store.listEvents(run.id)).map((e) => e.seq);
         expect(seqs).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
       });
+
+      it('numbers events in the order one process appended them, even without waiting between appends', async () => {
+        // What the orchestrator and a worker rely on: they append each event as it happens and never wait, and
+        // the log (what a reconnecting page replays) must still read in that order.
+        const { store } = await fresh();
+        const run = await store.createRun(project());
+        const appended = await Promise.all(
+          Array.from({ length: 30 }, (_, i) => store.appendEvent(run.id, 'progress', { i })),
+        );
+        expect(appended).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+        const logged = (await store.listEvents(run.id)).map((e) => (e.payload as { i: number }).i);
+        expect(logged).toEqual(Array.from({ length: 30 }, (_, i) => i));
+      });
     });
 
     describe('pruning', () => {

@@ -73,6 +73,8 @@ function newRunId(now: number): string {
 export class PostgresRunStore implements AsyncRunStore {
   readonly lease: LeasePolicy;
   readonly #db: PostgresConnection;
+  /** Per run, the settling of this process's last event append (see appendEvents). */
+  readonly #eventTails = new Map<string, Promise<void>>();
   readonly #steps: PostgresStepJournal;
 
   private constructor(db: PostgresConnection, lease: LeasePolicy) {
@@ -296,6 +298,23 @@ export class PostgresRunStore implements AsyncRunStore {
    */
   async appendEvents(runId: string, events: readonly NewEvent[]): Promise<number[]> {
     if (events.length === 0) return [];
+    // Appends this process makes in order are numbered in that order: on a pool, two transactions begun in order
+    // can reach the run row's lock in either order, so each waits for the previous append of its run. (The
+    // orchestrator and workers append as events happen, without waiting; a page replays the log by seq.)
+    const previous = this.#eventTails.get(runId);
+    const mine = (previous ?? Promise.resolve()).then(() => this.#appendNow(runId, events));
+    const tail = mine.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#eventTails.set(runId, tail);
+    void tail.then(() => {
+      if (this.#eventTails.get(runId) === tail) this.#eventTails.delete(runId);
+    });
+    return mine;
+  }
+
+  async #appendNow(runId: string, events: readonly NewEvent[]): Promise<number[]> {
     return this.#db.write('appendEvents', async (sql, now) => {
       const [bumped] = await sql.rows<{ last_event_seq: number }>(
         'UPDATE runs SET last_event_seq = last_event_seq + $2 WHERE id = $1 RETURNING last_event_seq',
