@@ -2,7 +2,10 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import { startCli, type RunningCli } from '../helpers/cli.js';
+import { afterAll, beforeAll } from 'vitest';
+import { REPO_ROOT, assertCliBuilt, startCli, tempDir, type RunningCli } from '../helpers/cli.js';
+import { startComfyDouble, type ComfyDouble } from '../support/comfyui-double/index.js';
+import { startRedis, type LocalRedis as RedisServer } from '../support/redis.js';
 import type { AsyncRunStore } from '../../src/store/async-run-store.js';
 import type { ExecutionRecord, RunRecord, StepRecord } from '../../src/store/run-store.js';
 
@@ -11,7 +14,7 @@ import type { ExecutionRecord, RunRecord, StepRecord } from '../../src/store/run
  * read-only looks into the shared journal and artifact folder.
  */
 
-export { startRedis, type LocalRedis as RedisServer } from '../support/redis.js';
+export { startRedis, type RedisServer };
 
 export interface Shared {
   queue: string;
@@ -117,4 +120,75 @@ export async function runJournal(
 
 export async function readJson<T>(path: string): Promise<T> {
   return JSON.parse(await readFile(path, 'utf8')) as T;
+}
+
+/**
+ * A cluster on the ComfyUI test double: a throw-away Redis queue, a shared SQLite journal and artifact folder in a
+ * temp folder, a double whose sampler takes 100 ms a step (so a shot lasts long enough to be interrupted), and the
+ * workers a test starts (stopped afterwards). Registers its own beforeAll/afterAll; read its fields inside tests.
+ */
+export interface ComfyCluster {
+  readonly dir: string;
+  readonly redis: RedisServer;
+  readonly double: ComfyDouble;
+  readonly shared: Shared;
+  /** Workers started by the test: stopped after the file. */
+  readonly workers: RunningCli[];
+  /** The worker's ComfyUI flags: the SDXL template for shots (sampled on the double), a model-free one for panels. */
+  backendArgs(): string[];
+  /** Shot executions the double was asked for (the shot workflow has the sampler; the panel one has none). */
+  shotSubmissions(): Array<{ promptId: string }>;
+}
+
+export function useComfyCluster(tag: string): ComfyCluster {
+  const ckpt = 'sd_xl_base_1.0.safetensors';
+  let tmp: { path: string; remove: () => Promise<void> } | undefined;
+  let redis: RedisServer | undefined;
+  let double: ComfyDouble | undefined;
+  let shared: Shared | undefined;
+  const workers: RunningCli[] = [];
+  const ready = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('the cluster is used outside a test (it starts in beforeAll)');
+    return value;
+  };
+  beforeAll(async () => {
+    assertCliBuilt();
+    tmp = await tempDir(tag);
+    redis = await startRedis();
+    double = await startComfyDouble({ models: { checkpoints: [ckpt] }, samplerStepMs: 100, previews: false });
+    shared = { queue: redis.url, store: join(tmp.path, 'store'), artifacts: join(tmp.path, 'artifacts') };
+  });
+  afterAll(async () => {
+    await Promise.all(workers.map(stopWorker));
+    await double?.close();
+    await redis?.stop();
+    await tmp?.remove();
+  });
+  return {
+    get dir() {
+      return ready(tmp).path;
+    },
+    get redis() {
+      return ready(redis);
+    },
+    get double() {
+      return ready(double);
+    },
+    get shared() {
+      return ready(shared);
+    },
+    workers,
+    backendArgs: () => [
+      '--comfyui',
+      ready(double).url,
+      '--workflow',
+      join(REPO_ROOT, 'examples/workflows/sdxl-text-to-image.json'),
+      '--panel-workflow',
+      join(REPO_ROOT, 'examples/workflows/demo-model-free.json'),
+    ],
+    shotSubmissions: () =>
+      ready(double).submitted.filter((s) =>
+        Object.values(s.prompt).some((node) => (node as { class_type?: string }).class_type === 'KSampler'),
+      ),
+  };
 }

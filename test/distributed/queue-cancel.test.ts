@@ -1,26 +1,9 @@
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openQueueConnection } from '../../src/distributed/queue/index.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  REPO_ROOT,
-  assertCliBuilt,
-  startCli,
-  tempDir,
-  testProject,
-  writeTestProject,
-  type RunningCli,
-} from '../helpers/cli.js';
-import { startComfyDouble, type ComfyDouble } from '../support/comfyui-double/index.js';
-import {
-  journal,
-  sharedArgs,
-  startRedis,
-  startWorker,
-  stopWorker,
-  type RedisServer,
-  type Shared,
-} from './cluster.js';
+import { describe, expect, it } from 'vitest';
+import { startCli, testProject, writeTestProject } from '../helpers/cli.js';
+import { journal, sharedArgs, startWorker, useComfyCluster } from './cluster.js';
 
 /**
  * Ctrl-C on `generate --queue`: the run's waiting jobs leave the queue, the run is marked cancelled, and the worker
@@ -28,40 +11,8 @@ import {
  * Redis restart mid-run loses nothing: the run completes once the queue is back.
  */
 
-const CKPT = 'sd_xl_base_1.0.safetensors';
-let tmp: { path: string; remove: () => Promise<void> };
-let redis: RedisServer;
-let double: ComfyDouble;
-let shared: Shared;
-const workers: RunningCli[] = [];
-
-beforeAll(async () => {
-  assertCliBuilt();
-  tmp = await tempDir('queue-cancel');
-  redis = await startRedis();
-  double = await startComfyDouble({ models: { checkpoints: [CKPT] }, samplerStepMs: 100, previews: false });
-  shared = { queue: redis.url, store: join(tmp.path, 'store'), artifacts: join(tmp.path, 'artifacts') };
-});
-afterAll(async () => {
-  await Promise.all(workers.map(stopWorker));
-  await double?.close();
-  await redis?.stop();
-  await tmp?.remove();
-});
-
-const backendArgs = (): string[] => [
-  '--comfyui',
-  double.url,
-  '--workflow',
-  join(REPO_ROOT, 'examples/workflows/sdxl-text-to-image.json'),
-  '--panel-workflow',
-  join(REPO_ROOT, 'examples/workflows/demo-model-free.json'),
-];
-
-const shotsOnDouble = (): number =>
-  double.submitted.filter((s) =>
-    Object.values(s.prompt).some((node) => (node as { class_type?: string }).class_type === 'KSampler'),
-  ).length;
+const cluster = useComfyCluster('queue-cancel');
+const shotsOnDouble = (): number => cluster.shotSubmissions().length;
 
 async function until(what: string, check: () => boolean, ms = 120_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -73,8 +24,8 @@ async function until(what: string, check: () => boolean, ms = 120_000): Promise<
 
 describe('a run on the queue', () => {
   it('cancelled with Ctrl-C: waiting jobs removed, the run cancelled, the active shot stopped on its worker', async () => {
-    workers.push(await startWorker(shared, [...backendArgs(), '--concurrency', '1']));
-    const project = await writeTestProject(join(tmp.path, 'c'), {
+    cluster.workers.push(await startWorker(cluster.shared, [...cluster.backendArgs(), '--concurrency', '1']));
+    const project = await writeTestProject(join(cluster.dir, 'c'), {
       ...testProject({ id: 'cancelled', shots: 6, width: 160, height: 96 }),
       qa: { regenerateBudget: 0 },
     });
@@ -82,12 +33,12 @@ describe('a run on the queue', () => {
       [
         'generate',
         project,
-        ...sharedArgs(shared),
-        ...backendArgs(),
+        ...sharedArgs(cluster.shared),
+        ...cluster.backendArgs(),
         '-w',
-        join(tmp.path, 'coord'),
+        join(cluster.dir, 'coord'),
         '-o',
-        join(tmp.path, 'out'),
+        join(cluster.dir, 'out'),
       ],
       { timeoutMs: 120_000 },
     );
@@ -95,10 +46,10 @@ describe('a run on the queue', () => {
     coordinator.child.kill('SIGINT');
     const exit = await coordinator.exited;
     expect(exit.code, coordinator.stderr()).toBe(130);
-    const run = journal(shared.store!).runs.find((r) => r.project_id === 'cancelled');
+    const run = journal(cluster.shared.store!).runs.find((r) => r.project_id === 'cancelled');
     expect(run?.status).toBe('cancelled');
     // Through the queue seam, as the runner sees it (its namespace is the Redis key prefix).
-    const connection = await openQueueConnection(redis.url);
+    const connection = await openQueueConnection(cluster.redis.url);
     const queue = connection.queue('storycore');
     try {
       const counts = await queue.getJobCounts('waiting', 'prioritized', 'delayed', 'waiting-children');
@@ -120,9 +71,11 @@ describe('a run on the queue', () => {
   }, 180_000);
 
   it('survives kill -9 and a restart of redis mid-run: the run completes, every step journaled once', async () => {
-    if (workers.length === 0)
-      workers.push(await startWorker(shared, [...backendArgs(), '--concurrency', '1']));
-    const project = await writeTestProject(join(tmp.path, 'r'), {
+    if (cluster.workers.length === 0)
+      cluster.workers.push(
+        await startWorker(cluster.shared, [...cluster.backendArgs(), '--concurrency', '1']),
+      );
+    const project = await writeTestProject(join(cluster.dir, 'r'), {
       ...testProject({ id: 'redis-restart', shots: 4, width: 160, height: 96 }),
       qa: { regenerateBudget: 0 },
     });
@@ -131,24 +84,24 @@ describe('a run on the queue', () => {
       [
         'generate',
         project,
-        ...sharedArgs(shared),
-        ...backendArgs(),
+        ...sharedArgs(cluster.shared),
+        ...cluster.backendArgs(),
         '-w',
-        join(tmp.path, 'coord'),
+        join(cluster.dir, 'coord'),
         '-o',
-        join(tmp.path, 'out'),
+        join(cluster.dir, 'out'),
       ],
       { timeoutMs: 180_000 },
     );
     await until('a shot on the double', () => shotsOnDouble() > before);
-    await redis.kill9();
+    await cluster.redis.kill9();
     await sleep(1000);
-    await redis.restart();
+    await cluster.redis.restart();
     const exit = await coordinator.exited;
     expect(exit.code, coordinator.stderr()).toBe(0);
-    const run = journal(shared.store!).runs.find((r) => r.project_id === 'redis-restart')!;
+    const run = journal(cluster.shared.store!).runs.find((r) => r.project_id === 'redis-restart')!;
     expect(run.status).toBe('succeeded');
-    const steps = journal(shared.store!).steps.filter((s) => s.run_id === run.id);
+    const steps = journal(cluster.shared.store!).steps.filter((s) => s.run_id === run.id);
     expect(steps).toHaveLength(9 + 1 + 4 * 3 + 2);
     expect(new Set(steps.map((s) => s.step_id)).size).toBe(steps.length);
     expect(steps.every((s) => s.status === 'done')).toBe(true);

@@ -1,27 +1,8 @@
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  REPO_ROOT,
-  assertCliBuilt,
-  parseJsonLines,
-  startCli,
-  tempDir,
-  testProject,
-  writeTestProject,
-  type RunningCli,
-} from '../helpers/cli.js';
-import { startComfyDouble, type ComfyDouble } from '../support/comfyui-double/index.js';
-import {
-  artifactFiles,
-  journal,
-  sharedArgs,
-  startRedis,
-  startWorker,
-  stopWorker,
-  type RedisServer,
-  type Shared,
-} from './cluster.js';
+import { describe, expect, it } from 'vitest';
+import { parseJsonLines, startCli, testProject, writeTestProject } from '../helpers/cli.js';
+import { artifactFiles, journal, sharedArgs, startWorker, useComfyCluster } from './cluster.js';
 
 /**
  * kill -9 of a worker in the middle of a shot, on the ComfyUI double (a real HTTP + WebSocket server; each sampler
@@ -30,68 +11,33 @@ import {
  * stored once, and at most one extra execution on the backend (counted on the double).
  */
 
-const CKPT = 'sd_xl_base_1.0.safetensors';
-let tmp: { path: string; remove: () => Promise<void> };
-let redis: RedisServer;
-let double: ComfyDouble;
-let shared: Shared;
-const started: RunningCli[] = [];
-
-beforeAll(async () => {
-  assertCliBuilt();
-  tmp = await tempDir('takeover');
-  redis = await startRedis();
-  double = await startComfyDouble({ models: { checkpoints: [CKPT] }, samplerStepMs: 100, previews: false });
-  shared = { queue: redis.url, store: join(tmp.path, 'store'), artifacts: join(tmp.path, 'artifacts') };
-});
-afterAll(async () => {
-  await Promise.all(started.map(stopWorker));
-  await double?.close();
-  await redis?.stop();
-  await tmp?.remove();
-});
-
-const backendArgs = (): string[] => [
-  '--comfyui',
-  double.url,
-  '--workflow',
-  join(REPO_ROOT, 'examples/workflows/sdxl-text-to-image.json'),
-  '--panel-workflow',
-  join(REPO_ROOT, 'examples/workflows/demo-model-free.json'),
-];
-
-/** Shot executions the double was asked for (the shot workflow has the sampler; the panel one has none). */
-function shotSubmissions(): Array<{ promptId: string }> {
-  return double.submitted.filter((s) =>
-    Object.values(s.prompt).some((node) => (node as { class_type?: string }).class_type === 'KSampler'),
-  );
-}
+const cluster = useComfyCluster('takeover');
 
 describe('a worker killed mid-shot', () => {
   it('has its shot taken over: one journal row and one artifact per step, at most one extra backend execution', async () => {
     const shots = 3;
-    const project = await writeTestProject(join(tmp.path, 'p'), {
+    const project = await writeTestProject(join(cluster.dir, 'p'), {
       ...testProject({ id: 'takeover', shots, width: 160, height: 96 }),
       qa: { regenerateBudget: 0 },
     });
-    const first = await startWorker(shared, [...backendArgs(), '--concurrency', '1']);
-    started.push(first);
+    const first = await startWorker(cluster.shared, [...cluster.backendArgs(), '--concurrency', '1']);
+    cluster.workers.push(first);
     const coordinator = startCli(
       [
         'generate',
         project,
-        ...sharedArgs(shared),
-        ...backendArgs(),
+        ...sharedArgs(cluster.shared),
+        ...cluster.backendArgs(),
         '-w',
-        join(tmp.path, 'coord'),
+        join(cluster.dir, 'coord'),
         '-o',
-        join(tmp.path, 'out'),
+        join(cluster.dir, 'out'),
       ],
       { timeoutMs: 240_000 },
     );
     // The first shot is on the double's sampler: kill its worker there.
     const deadline = Date.now() + 120_000;
-    while (shotSubmissions().length === 0) {
+    while (cluster.shotSubmissions().length === 0) {
       if (Date.now() > deadline)
         throw new Error(`no shot reached the double; coordinator: ${coordinator.stderr()}`);
       await sleep(50);
@@ -100,8 +46,8 @@ describe('a worker killed mid-shot', () => {
     const killedAt = Date.now();
     first.child.kill('SIGKILL');
     await first.exited;
-    const second = await startWorker(shared, [...backendArgs(), '--concurrency', '1']);
-    started.push(second);
+    const second = await startWorker(cluster.shared, [...cluster.backendArgs(), '--concurrency', '1']);
+    cluster.workers.push(second);
 
     const exit = await coordinator.exited;
     expect(exit.code, coordinator.stderr()).toBe(0);
@@ -110,7 +56,7 @@ describe('a worker killed mid-shot', () => {
     const runId = result['runId'] as string;
     const tookMs = Date.now() - killedAt;
 
-    const { steps, executions } = journal(shared.store!);
+    const { steps, executions } = journal(cluster.shared.store!);
     const mine = steps.filter((s) => s.run_id === runId);
     const expected = 9 + 1 + shots * 3 + 2;
     expect(mine).toHaveLength(expected);
@@ -120,12 +66,12 @@ describe('a worker killed mid-shot', () => {
     const done = executions.filter((e) => e.run_id === runId && e.outcome === 'done');
     expect(new Set(done.map((e) => e.step_id)).size).toBe(done.length);
     expect(done).toHaveLength(expected);
-    const files = await artifactFiles(shared.artifacts);
+    const files = await artifactFiles(cluster.shared.artifacts);
     expect(files.filter((f) => f.includes('.tmp-'))).toEqual([]);
     expect(new Set(files).size).toBe(files.length);
     // The backend: every shot at least once, at most one extra (the killed worker's, when the taker-over could not
     // attach to it).
-    const submitted = shotSubmissions();
+    const submitted = cluster.shotSubmissions();
     expect(new Set(submitted.map((s) => s.promptId)).size).toBe(shots);
     expect(submitted.length).toBeLessThanOrEqual(shots + 1);
     console.log(
