@@ -25,17 +25,21 @@ afterEach(async () => {
 
 const project = makeProject({ shots: 3, width: 160, height: 90 });
 
+/** What every part of the run is given: the same store, artifacts and settings, as workers of one run are. */
+function commonOptions() {
+  return {
+    backend: createDraftBackend(),
+    store: asyncRunStore(ws.store().runs),
+    artifacts: ws.store().artifacts,
+    outDir: ws.outDir,
+    retryPolicy: quickRetryPolicy(),
+    panelSize: TEST_PANEL_SIZE,
+  };
+}
+
 describe('a run split into scopes', () => {
   it('executes each step once across its parts and reads back the embedded result', async () => {
-    const store = asyncRunStore(ws.store().runs);
-    const common = {
-      backend: createDraftBackend(),
-      store,
-      artifacts: ws.store().artifacts,
-      outDir: ws.outDir,
-      retryPolicy: quickRetryPolicy(),
-      panelSize: TEST_PANEL_SIZE,
-    };
+    const common = commonOptions();
     const parts: PipelineScope[] = [
       { kind: 'sheet' },
       ...project.shots.map((s) => ({ kind: 'shot', shotId: s.id }) as const),
@@ -82,15 +86,7 @@ describe('a run split into scopes', () => {
   }, 120_000);
 
   it('a shot part before its sheet exists is not ready (retryable), not a shot failure', async () => {
-    const store = asyncRunStore(ws.store().runs);
-    const common = {
-      backend: createDraftBackend(),
-      store,
-      artifacts: ws.store().artifacts,
-      outDir: ws.outDir,
-      retryPolicy: quickRetryPolicy(),
-      panelSize: TEST_PANEL_SIZE,
-    };
+    const common = commonOptions();
     await expect(
       runPipelineWith(project, common, {
         drive: async (session) => {
