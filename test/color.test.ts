@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { deltaE2000, labToRgb, rgbToLab, type Lab } from '../src/image/color.js';
+import { deltaE2000, labToRgb, linearToSrgb8, rgbToLab, type Lab } from '../src/image/color.js';
 
 /**
  * Reference pairs from Sharma, Wu & Dalal, "The CIEDE2000 Color-Difference Formula: Implementation Notes,
@@ -41,5 +41,50 @@ describe('colour science', () => {
     for (let r = 0; r < 256; r += 17)
       for (let g = 0; g < 256; g += 17)
         for (let b = 0; b < 256; b += 17) expect(labToRgb(...rgbToLab(r, g, b))).toEqual([r, g, b]);
+  });
+
+  it('encodes linear light to sRGB 8-bit exactly as the IEC formula rounds it, at and beside every step', () => {
+    // linearToSrgb8 (and so labToRgb) encodes through a table of step boundaries; this is the formula it must equal.
+    const formula = (c: number): number => {
+      const v = c <= 0.0031308 ? 12.92 * c : 1.055 * c ** (1 / 2.4) - 0.055;
+      return Math.max(0, Math.min(255, Math.round(v * 255)));
+    };
+    let checked = 0;
+    const check = (c: number): void => {
+      if (linearToSrgb8(c) !== formula(c)) expect([c, linearToSrgb8(c)]).toEqual([c, formula(c)]);
+      checked++;
+    };
+    for (let v = 0; v < 257; v++) {
+      // The linear value whose sRGB code is v − ½, where the rounding flips: ±1e-9 around it in steps of 1e-12
+      // (relative), then the 64 doubles nearest it.
+      const edge = (v - 0.5) / 255;
+      const lin = edge <= 0.04045 ? edge / 12.92 : ((edge + 0.055) / 1.055) ** 2.4;
+      for (let k = -1000; k <= 1000; k++) check(lin * (1 + k * 1e-12));
+      for (let k = -32; k < 32; k++) check(lin + k * Math.abs(lin) * Number.EPSILON);
+    }
+    for (const c of [-1, -Number.MIN_VALUE, 0, Number.MIN_VALUE, 0.0031308, 1, 1.2, Infinity, -Infinity])
+      check(c);
+    expect(linearToSrgb8(NaN)).toBeNaN();
+    let seed = 1;
+    for (let i = 0; i < 200_000; i++) {
+      seed = (seed * 48271) % 2147483647;
+      const L = (seed / 2147483647) * 110 - 5;
+      seed = (seed * 48271) % 2147483647;
+      const a = (seed / 2147483647) * 260 - 130;
+      seed = (seed * 48271) % 2147483647;
+      const b = (seed / 2147483647) * 260 - 130;
+      const fy = (L + 16) / 116;
+      const inv = (t: number): number =>
+        t * t * t > 216 / 24389 ? t * t * t : (116 * t - 16) / (24389 / 27);
+      const x = inv(fy + a / 500) * 0.95047;
+      const y = inv(fy);
+      const z = inv(fy - b / 200) * 1.08883;
+      expect(labToRgb(L, a, b)).toEqual([
+        formula(3.2404542 * x - 1.5371385 * y - 0.4985314 * z),
+        formula(-0.969266 * x + 1.8760108 * y + 0.041556 * z),
+        formula(0.0556434 * x - 0.2040259 * y + 1.0572252 * z),
+      ]);
+    }
+    expect(checked).toBe(257 * (2001 + 64) + 9);
   });
 });

@@ -44,7 +44,11 @@ export async function openSharedRunStore(
   const path = resolve(location);
   const info = await stat(path).catch(() => undefined);
   const dbPath = info?.isDirectory() || !path.endsWith('.db') ? join(path, 'storycore.db') : path;
-  return { store: asyncRunStore(SqliteRunStore.open({ path: dbPath })), label: dbPath };
+  // Written by every worker and coordinator of the host at once: each write commits on its own (see batchWrites).
+  return {
+    store: asyncRunStore(SqliteRunStore.open({ path: dbPath, batchWrites: false })),
+    label: dbPath,
+  };
 }
 
 /**

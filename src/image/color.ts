@@ -40,9 +40,42 @@ function fInv(t: number): number {
   return t3 > 216 / 24389 ? t3 : (116 * t - 16) / (24389 / 27);
 }
 
-function linearToSrgb8(c: number): number {
+/** Linear light → sRGB 8-bit by the formula: the definition the table below is derived from. */
+function linearToSrgb8Exact(c: number): number {
   const v = c <= 0.0031308 ? 12.92 * c : 1.055 * c ** (1 / 2.4) - 0.055;
   return Math.max(0, Math.min(255, Math.round(v * 255)));
+}
+
+/**
+ * `SRGB8_FROM[v]` (v = 1…255) is the smallest linear value the formula maps to v or above, found by bisecting
+ * doubles down to adjacent ones with the formula itself, so the lookup below returns exactly what the formula does
+ * (the formula is monotonic) without a `pow` per call: colour transfer builds 36k-entry LUTs per frame with it.
+ */
+const SRGB8_FROM = new Float64Array(256);
+for (let v = 1; v < 256; v++) {
+  let lo = v === 1 ? 0 : SRGB8_FROM[v - 1]!; // maps below v
+  let hi = 1.5; // maps to 255
+  for (;;) {
+    const mid = lo + (hi - lo) / 2;
+    if (mid === lo || mid === hi) break;
+    if (linearToSrgb8Exact(mid) >= v) hi = mid;
+    else lo = mid;
+  }
+  SRGB8_FROM[v] = hi;
+}
+
+/** Linear light (0–1) → sRGB 8-bit, rounded and clamped as the IEC 61966-2-1 formula does, by table. */
+export function linearToSrgb8(c: number): number {
+  if (!(c >= SRGB8_FROM[1]!)) return c === c ? 0 : linearToSrgb8Exact(c);
+  // Largest v with SRGB8_FROM[v] <= c: eight halvings of [1, 255].
+  let lo = 1;
+  let hi = 256;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (SRGB8_FROM[mid]! <= c) lo = mid;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** CIELAB (D65) → sRGB 0–255, clamped to the gamut. */

@@ -92,6 +92,11 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE runs ADD COLUMN heartbeat_at INTEGER;
   ALTER TABLE runs ADD COLUMN pid_namespace TEXT;
   `,
+  // v3: a journal row's place in its run (`first_seen`) is the run's MAX + 1, looked up on every step write: without
+  // this index that was a scan of the run's rows, quadratic over a 1,000-shot run (2.4 ms per write at 600 shots).
+  `
+  CREATE INDEX run_steps_by_first_seen ON run_steps (run_id, first_seen);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

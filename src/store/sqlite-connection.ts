@@ -26,6 +26,13 @@ export interface SqliteConnectionOptions {
   readonly?: boolean;
   /** Told about something worth a line to the user that is not an error (a 0-byte database started afresh). */
   onWarning?: (message: string) => void;
+  /**
+   * Batch event appends and reuse rows into one transaction per BATCH_MS (`writeSoon`). Right for a file one
+   * process writes; wrong for a file several processes write at once (a distributed run's shared journal), since
+   * a batch holds the write lock for its whole window and every other writer sleeps in SQLite's busy handler —
+   * blocking its event loop — meanwhile. @default true
+   */
+  batchWrites?: boolean;
 }
 
 /**
@@ -42,6 +49,7 @@ export class SqliteConnection {
   readonly #onWarning: ((message: string) => void) | undefined;
   /** The commit timer of the open `writeSoon` batch. */
   #batch: NodeJS.Timeout | undefined;
+  #batchWrites = true;
 
   private constructor(
     db: Database.Database,
@@ -88,7 +96,9 @@ export class SqliteConnection {
       // after an unclean shutdown, which cannot see damage done by anything but a crash.
       quickCheck(db, options.path);
       migrate(db, options.path);
-      return new SqliteConnection(db, options.path, busyTimeoutMs, options.onWarning);
+      const connection = new SqliteConnection(db, options.path, busyTimeoutMs, options.onWarning);
+      connection.#batchWrites = options.batchWrites ?? true;
+      return connection;
     } catch (error) {
       db?.close();
       throw isStoryCoreError(error) ? error : storeErrorFrom(error, 'open', options.path, busyTimeoutMs);
@@ -168,6 +178,7 @@ export class SqliteConnection {
    * (which wait for the write lock meanwhile, as for any transaction) see them when the batch commits.
    */
   writeSoon<T>(operation: string, fn: () => T): T {
+    if (!this.#batchWrites) return this.write(operation, fn);
     if (this.#batch === undefined) {
       this.read(operation, () => this.sql('BEGIN IMMEDIATE').run());
       this.#batch = setTimeout(() => this.flush(), BATCH_MS);
@@ -191,6 +202,19 @@ export class SqliteConnection {
         `${this.path}: could not save recent events (${storeErrorFrom(error, 'commit', this.path, this.busyTimeoutMs).message})`,
       );
     }
+  }
+
+  /**
+   * The run's id and project, for the step journal's writes: without parsing its snapshot (`options`), which for a
+   * 1,000-shot project is the largest value in the row and was read on every step start and finish.
+   */
+  requireRunProject(id: string): { id: string; projectId: string } {
+    const row = this.sql('SELECT project_id FROM runs WHERE id = ?').get(id) as
+      { project_id: string } | undefined;
+    if (row === undefined) {
+      throw new NotFoundError(`run ${id} not found in ${this.path}`, { details: { runId: id } });
+    }
+    return { id, projectId: row.project_id };
   }
 
   requireRun(id: string): RunRecord {

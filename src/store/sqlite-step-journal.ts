@@ -5,7 +5,6 @@ import type {
   ExecutionFilter,
   ExecutionRecord,
   ListExecutionsOptions,
-  RunRecord,
   StepDoneInput,
   StepFailedInput,
   StepRecord,
@@ -68,7 +67,7 @@ export class SqliteStepJournal {
 
   start(runId: string, stepId: string, inputHash: string): number {
     return this.#db.write('recordStepStart', () => {
-      const run = this.#db.requireRun(runId);
+      const run = this.#db.requireRunProject(runId);
       const at = new Date().toISOString();
       const { lastInsertRowid } = this.#db
         .sql(
@@ -85,7 +84,7 @@ export class SqliteStepJournal {
     assertArtifactRefs(step.stepId, step.artifacts);
     const { stepId, inputHash, attempts, durationMs } = step;
     return this.#db.write('recordStepDone', () => {
-      const run = this.#db.requireRun(runId);
+      const run = this.#db.requireRunProject(runId);
       const finishedAt = new Date().toISOString();
       const startedAt = this.#closeExecution(run, stepId, inputHash, 'done', finishedAt, durationMs);
       const artifacts = toJson(step.artifacts);
@@ -112,7 +111,7 @@ export class SqliteStepJournal {
 
   reused(runId: string, stepId: string, inputHash: string): StepRecord {
     return this.#db.writeSoon('recordStepReused', () => {
-      const run = this.#db.requireRun(runId);
+      const run = this.#db.requireRunProject(runId);
       const memo = this.findCompleted(run.projectId, stepId, inputHash);
       if (memo === undefined) {
         throw new NotFoundError(
@@ -139,7 +138,7 @@ export class SqliteStepJournal {
   failed(runId: string, step: StepFailedInput): StepRecord {
     const { stepId, inputHash, attempts } = step;
     return this.#db.write('recordStepFailed', () => {
-      const run = this.#db.requireRun(runId);
+      const run = this.#db.requireRunProject(runId);
       const finishedAt = new Date().toISOString();
       const startedAt = this.#closeExecution(run, stepId, inputHash, 'failed', finishedAt, 0);
       const durationMs = Date.parse(finishedAt) - Date.parse(startedAt);
@@ -196,7 +195,7 @@ export class SqliteStepJournal {
 
   /** Closes the step's open execution (or records one when its start was never journaled); returns when it started. */
   #closeExecution(
-    run: RunRecord,
+    run: { id: string; projectId: string },
     stepId: string,
     inputHash: string,
     outcome: 'done' | 'failed',

@@ -98,11 +98,37 @@ const LUT_SIZE = 33;
  * Lab round trip runs 36k times, not once per pixel.
  */
 export function colourTransfer(raster: Raster, source: LabStats, target: LabStats, strength = 1): Raster {
-  const scale = [0, 1, 2].map((c) =>
+  const [s0, s1, s2] = [0, 1, 2].map((c) =>
     Math.min(2, Math.max(0.5, target.std[c]! / Math.max(1e-6, source.std[c]!))),
-  );
+  ) as [number, number, number];
+  const [ms0, ms1, ms2] = source.mean;
+  const [mt0, mt1, mt2] = target.mean;
+  const grid = labGrid();
+  const lut = new Float32Array(grid.length);
+  for (let o = 0; o < grid.length; o += 3) {
+    const L = grid[o]!;
+    const a = grid[o + 1]!;
+    const b = grid[o + 2]!;
+    // Same arithmetic, in the same order, as moving each channel by (v − μs)·σt/σs + μt and blending by strength.
+    const rgb = labToRgb(
+      L + ((L - ms0) * s0 + mt0 - L) * strength,
+      a + ((a - ms1) * s1 + mt1 - a) * strength,
+      b + ((b - ms2) * s2 + mt2 - b) * strength,
+    );
+    lut[o] = rgb[0];
+    lut[o + 1] = rgb[1];
+    lut[o + 2] = rgb[2];
+  }
+  return applyLut3d(raster, lut, LUT_SIZE);
+}
+
+let cachedLabGrid: Float64Array | undefined;
+
+/** CIELAB of the LUT's 33³ RGB grid points, in LUT order: the same for every frame, so computed once. */
+function labGrid(): Float64Array {
+  if (cachedLabGrid) return cachedLabGrid;
   const n = LUT_SIZE;
-  const lut = new Float32Array(n * n * n * 3);
+  const grid = new Float64Array(n * n * n * 3);
   for (let r = 0; r < n; r++) {
     for (let g = 0; g < n; g++) {
       for (let b = 0; b < n; b++) {
@@ -111,19 +137,12 @@ export function colourTransfer(raster: Raster, source: LabStats, target: LabStat
           Math.round((g * 255) / (n - 1)),
           Math.round((b * 255) / (n - 1)),
         );
-        const moved = [0, 1, 2].map((c) => {
-          const v = (lab[c]! - source.mean[c]!) * scale[c]! + target.mean[c]!;
-          return lab[c]! + (v - lab[c]!) * strength;
-        });
-        const rgb = labToRgb(moved[0]!, moved[1]!, moved[2]!);
-        const o = ((r * n + g) * n + b) * 3;
-        lut[o] = rgb[0];
-        lut[o + 1] = rgb[1];
-        lut[o + 2] = rgb[2];
+        grid.set(lab, ((r * n + g) * n + b) * 3);
       }
     }
   }
-  return applyLut3d(raster, lut, n);
+  cachedLabGrid = grid;
+  return grid;
 }
 
 function applyLut3d(raster: Raster, lut: Float32Array, n: number): Raster {
