@@ -487,6 +487,12 @@ export function describeRunStoreContract(name: string, open: () => Promise<Opene
         const page = await store.listEvents(a.id, { afterSeq: 10, limit: 5 });
         expect(page.map((e) => e.seq)).toEqual([11, 12, 13, 14, 15]);
         expect(page[0]).toMatchObject({ runId: a.id, type: 'progress', payload: { i: 10 } });
+        // Times in one form on every store: ISO 8601 in UTC to the millisecond, as Date#toISOString writes them.
+        for (const event of page) {
+          expect(event.at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+          expect(new Date(event.at).toISOString()).toBe(event.at);
+          expect(Math.abs(Date.parse(event.at) - Date.now())).toBeLessThan(60_000);
+        }
         expect((await store.listEvents(a.id, { afterSeq: 25 })).map((e) => [e.type, e.payload])).toEqual([
           ['x', null],
           ['y', [1]],

@@ -314,21 +314,28 @@ export class PostgresRunStore implements AsyncRunStore {
     return mine;
   }
 
+  /**
+   * One statement, so one round trip and atomic without BEGIN/COMMIT: the counter's UPDATE and the INSERT that
+   * numbers the batch from it. Four round trips each holding the run row's lock (BEGIN with the clock, UPDATE,
+   * INSERT, COMMIT) serialised every worker's appends to a run behind each other's network waits. The time is the
+   * server's clock at the statement, in the ISO form `iso` gives the store's other times (ms, UTC, `Z`).
+   */
   async #appendNow(runId: string, events: readonly NewEvent[]): Promise<number[]> {
-    return this.#db.write('appendEvents', async (sql, now) => {
-      const [bumped] = await sql.rows<{ last_event_seq: number }>(
-        'UPDATE runs SET last_event_seq = last_event_seq + $2 WHERE id = $1 RETURNING last_event_seq',
-        [runId, events.length],
+    return this.#db.read('appendEvents', async (sql) => {
+      const rows = await sql.rows<{ seq: number }>(
+        `WITH bumped AS (
+           UPDATE runs SET last_event_seq = last_event_seq + $2 WHERE id = $1 RETURNING last_event_seq
+         )
+         INSERT INTO events (run_id, seq, type, payload, at)
+         SELECT $1, bumped.last_event_seq - $2 + e.i, e.type, e.payload,
+                to_char(date_trunc('milliseconds', clock_timestamp()) AT TIME ZONE 'UTC',
+                        'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+         FROM bumped, unnest($3::text[], $4::text[]) WITH ORDINALITY AS e(type, payload, i)
+         RETURNING seq`,
+        [runId, events.length, events.map((e) => e.type), events.map((e) => toJson(e.payload))],
       );
-      if (bumped === undefined) throw this.#db.runNotFound(runId);
-      const first = bumped.last_event_seq - events.length + 1;
-      await sql.run(
-        `INSERT INTO events (run_id, seq, type, payload, at)
-         SELECT $1, $2 + e.i - 1, e.type, e.payload, $3
-         FROM unnest($4::text[], $5::text[]) WITH ORDINALITY AS e(type, payload, i)`,
-        [runId, first, iso(now), events.map((e) => e.type), events.map((e) => toJson(e.payload))],
-      );
-      return events.map((_, i) => first + i);
+      if (rows.length === 0) throw this.#db.runNotFound(runId);
+      return rows.map((r) => Number(r.seq)).sort((a, b) => a - b);
     });
   }
 
