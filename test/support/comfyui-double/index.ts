@@ -187,8 +187,20 @@ class Double implements ComfyDouble {
     });
   }
 
+  /** The last object_info built, and the input file names it was built for. */
+  private infoMemo: { names: string; info: ReturnType<typeof buildObjectInfo> } | undefined;
+
+  /**
+   * object_info changes only when an input file is uploaded (the models are fixed): rebuilt then, not per prompt —
+   * a deep copy of the captured 0.3.64 schema per validation was the double's second cost after drawing pictures.
+   * Callers only read it.
+   */
   private info() {
-    return buildObjectInfo(this.options.models ?? {}, this.files.inputs().keys());
+    const names = [...this.files.inputs().keys()].join('\0');
+    if (this.infoMemo?.names !== names) {
+      this.infoMemo = { names, info: buildObjectInfo(this.options.models ?? {}, this.files.inputs().keys()) };
+    }
+    return this.infoMemo.info;
   }
 
   private listen(): Promise<void> {
