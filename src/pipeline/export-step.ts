@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { StoreError } from '../core/errors.js';
 import { composeNegativePrompt, composeShotPrompt, projectContentHash } from '../project/prompt.js';
 import type { Project } from '../project/schema.js';
@@ -5,6 +6,7 @@ import { resolveGlobalSeed } from '../project/seeds.js';
 import type { ExportFrame, PngFile, PngSource } from '../stages/export/index.js';
 // Light (no sharp, no yazl): an unchanged rerun checks the export it reuses with these.
 import { verifyExport } from '../stages/export/manifest.js';
+import { sweepAbandonedTemps } from '../stages/export/temp-sweep.js';
 import { verifyZip } from '../stages/export/verify-zip.js';
 import type { QaReport } from '../stages/qa/index.js';
 import { EXPORT_PACKAGE_SHARE } from './animatic-step.js';
@@ -47,6 +49,9 @@ export async function runExportStep(
         backend: [backend.name, backend.version],
       },
       stillValid: async (output) => {
+        // An animatic killed while publishing into this export is finished first (its roll-forward log is in its
+        // work folder beside the export): judged half-published, the export would be written again for nothing.
+        await sweepAbandonedTemps(path.dirname(output.dir));
         const check = { hashes: options.verify ?? false, signal: ctx.signal };
         const problems = [
           ...(await verifyExport(output.dir, check)),

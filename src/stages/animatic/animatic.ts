@@ -1,8 +1,8 @@
-import { mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { cancellationFrom, throwIfAborted } from '../../core/abort.js';
 import { ExportFailedError, ValidationError, errorMessage, isStoryCoreError } from '../../core/errors.js';
-import { fsyncDirectory, writeFileDurable } from '../../core/fs-atomic.js';
+import { writeFileDurable } from '../../core/fs-atomic.js';
 import { hashFile, sha256Hex } from '../../core/hash.js';
 import { safeJoin } from '../../core/safe-path.js';
 import type { Project } from '../../project/schema.js';
@@ -14,7 +14,7 @@ import {
   type ManifestFile,
 } from '../export/manifest.js';
 import { ANIMATIC_SLOT_END, ANIMATIC_SLOT_START, escapeHtml } from '../export/qa-report-html.js';
-import { exportTempPaths, sweepAbandonedTemps } from '../export/temp-sweep.js';
+import { exportTempPaths, publish, sweepAbandonedTemps } from '../export/temp-sweep.js';
 import { writeZip } from '../export/zip.js';
 import { ENCODE_SETTINGS, encodeAnimatic } from './encode.js';
 import { isFfmpegMissing, type FfmpegLookup } from './ffmpeg.js';
@@ -254,17 +254,19 @@ export async function renderAnimatic(
     await writeZip(entries, tempFor(ZIP_KEY), { mtime: new Date(createdAt), ...(signal ? { signal } : {}) });
     throwIfAborted(signal);
 
-    // Publish: renames only, the manifest and the zip last; not interrupted by a cancel (it takes milliseconds).
-    if (isFfmpegMissing(ffmpeg)) await rm(safeJoin(dir, ANIMATIC_FILES.video), { force: true });
+    // Publish: renames only, the manifest and the zip last; not interrupted by a cancel (it takes milliseconds), and
+    // finished by the next run's sweep if the process dies half-way (see publish).
+    const folder = path.basename(dir);
     const order = [...temps.keys()].filter((rel) => rel !== MANIFEST_FILE && rel !== ZIP_KEY);
-    for (const rel of [...order, MANIFEST_FILE]) {
-      await rename(temps.get(rel)!, safeJoin(dir, rel));
-      temps.delete(rel);
-    }
-    await fsyncDirectory(dir);
-    await rename(temps.get(ZIP_KEY)!, zipPath);
-    temps.delete(ZIP_KEY);
-    await fsyncDirectory(path.dirname(zipPath));
+    await publish(outDir, work, [
+      ...(isFfmpegMissing(ffmpeg) ? [{ remove: `${folder}/${ANIMATIC_FILES.video}` }] : []),
+      ...[...order, MANIFEST_FILE].map((rel) => ({
+        rename: path.basename(temps.get(rel)!),
+        to: `${folder}/${rel}`,
+      })),
+      { rename: path.basename(temps.get(ZIP_KEY)!), to: path.basename(zipPath) },
+    ]);
+    temps.clear();
     onProgress?.(1);
     return { record, ...('missing' in video ? {} : { video: safeJoin(dir, ANIMATIC_FILES.video) }) };
   } catch (error) {
