@@ -20,7 +20,7 @@
  * `BENCH_DIST_TOPOLOGIES=postgres` (or `redis`) runs one; `BENCH_DIST_SHOTS` / `BENCH_DIST_WORKERS` scale it.
  */
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT, startCli, tempDir, testProject, writeTestProject } from '../test/helpers/cli.js';
@@ -47,6 +47,34 @@ function percentile(sorted: number[], p: number): number {
 function cpuMs(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+/**
+ * The queue's (and journal's) server processes: PostgreSQL's postmaster (found by its data folder) and its backends
+ * (its children), or the redis-server on `port`. Their CPU is part of what the run costs the machine.
+ */
+function serverPids(server: { port: number; dataDir?: string }): number[] {
+  const procs = readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .map((name) => {
+      try {
+        const cmdline = readFileSync(`/proc/${name}/cmdline`, 'utf8').replaceAll('\0', ' ');
+        const ppid = Number(readFileSync(`/proc/${name}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+        return { pid: Number(name), ppid, cmdline };
+      } catch {
+        return undefined; // gone meanwhile
+      }
+    })
+    .filter((p) => p !== undefined);
+  if (server.dataDir !== undefined) {
+    const root = procs.find((p) => p.cmdline.includes(server.dataDir!) && /postgres/.test(p.cmdline));
+    return root === undefined
+      ? []
+      : [root.pid, ...procs.filter((p) => p.ppid === root.pid).map((p) => p.pid)];
+  }
+  return procs
+    .filter((p) => p.cmdline.startsWith('redis-server') && p.cmdline.includes(`:${server.port}`))
+    .map((p) => p.pid);
 }
 
 interface Measured {
@@ -118,9 +146,13 @@ async function measure(topology: 'postgres' | 'redis'): Promise<Measured> {
       ],
       { timeoutMs: 1_800_000 },
     );
+    const servers = serverPids(server);
     const sample = (): void => {
-      let ms = process.cpuUsage().user / 1000 + process.cpuUsage().system / 1000;
-      for (const pid of [...workers.map((w) => w.child.pid!), coordinator.child.pid!]) {
+      const self = process.cpuUsage();
+      let ms = (self.user + self.system) / 1000;
+      // PostgreSQL starts a backend per new connection: looked up again at every sample.
+      const serverNow = topology === 'postgres' ? serverPids(server) : servers;
+      for (const pid of [...workers.map((w) => w.child.pid!), coordinator.child.pid!, ...serverNow]) {
         try {
           ms += cpuMs(pid);
         } catch {
@@ -214,7 +246,7 @@ async function measure(topology: 'postgres' | 'redis'): Promise<Measured> {
           `${Math.max(...lags.map((m) => Number(m?.[1] ?? NaN))).toFixed(1)} / ${Math.max(...lags.map((m) => Number(m?.[2] ?? NaN))).toFixed(1)} ms`,
         ],
         [
-          'CPU per shot in the shot phase (ours, all threads)',
+          'CPU per shot in the shot phase (every process)',
           `${(shotPhaseCpuMs / SHOTS).toFixed(1)} ms (budget ${((availableParallelism() * LATENCY_MS) / WORKERS).toFixed(0)} ms)`,
         ],
         [
