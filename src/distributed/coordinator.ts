@@ -1,8 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { JobsOptions } from 'bullmq';
 import type { JobFlowProducer, JobQueue } from './queue/index.js';
-import { cancellationFrom } from '../core/abort.js';
-import { ConflictError, ErrorCode, StoryCoreError } from '../core/errors.js';
+import { abortWith, cancellationFrom } from '../core/abort.js';
+import {
+  CancelledError,
+  ConflictError,
+  ErrorCode,
+  NotFoundError,
+  StoryCoreError,
+  ValidationError,
+} from '../core/errors.js';
 import { EXPORT_PACKAGE_SHARE } from '../pipeline/animatic-step.js';
 import type { ErrorInfo, PipelineEvent, PipelineStage } from '../pipeline/events.js';
 import { runPipelineWith, type PipelineOptions, type RunSession } from '../pipeline/orchestrator.js';
@@ -25,6 +32,17 @@ export interface QueuedRunOptions extends PipelineOptions {
   followIntervalMs?: number;
   /** Attempts per job (a worker that fails for infrastructure reasons; steps retry inside a job). @default 3 */
   jobAttempts?: number;
+  /**
+   * A `warning` event (once per run) when the run's jobs wait and no worker has taken one of them for this long:
+   * a run on a queue with no worker would otherwise wait in silence. @default 30000
+   */
+  idleWarningMs?: number;
+  /**
+   * Aborted when this process stops following the run without ending it (a studio on a queue shutting down): the
+   * run stays `running`, its jobs stay queued for the workers, and whoever adopts it next (a studio starting, or
+   * `storycore resume --queue`) finishes it. `signal`, by contrast, cancels the run.
+   */
+  leave?: AbortSignal;
 }
 
 /** A job that failed for good on a worker, as the coordinator learns it from the run's log. */
@@ -64,6 +82,12 @@ export async function runOnQueue(project: Project, options: QueuedRunOptions): P
     ...(options.regenerateBudget === undefined ? {} : { regenerateBudget: options.regenerateBudget }),
     ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }),
   };
+  // A cancel can come from another process (a studio's Cancel button, another coordinator's Ctrl-C): it marks the
+  // run cancelled in the store, which this coordinator polls and then stops as if its own signal had aborted.
+  const remoteCancel = new AbortController();
+  const signal = options.signal
+    ? AbortSignal.any([options.signal, remoteCancel.signal])
+    : remoteCancel.signal;
   const queue = options.queue.queue(queueName);
   const flow = options.queue.flowProducer();
   // The queue's server may restart mid-run: its connections reconnect; an unheard 'error' event would end the
@@ -72,14 +96,76 @@ export async function runOnQueue(project: Project, options: QueuedRunOptions): P
   queue.on('error', quiet);
   flow.on('error', quiet);
   try {
-    return await runPipelineWith(project, options, {
-      executes: () => false,
-      openRun: (store, input) => createOrAttach(store, input, settings),
-      drive: (session) => driveOnQueue(session, { ...options, queueName }, queue, flow),
-    });
+    return await runPipelineWith(
+      project,
+      { ...options, signal },
+      {
+        executes: () => false,
+        openRun: (store, input) =>
+          options.runId === undefined
+            ? createOrAttach(store, input, settings)
+            : claimQueuedRun(store, options.runId, input, settings),
+        drive: (session) =>
+          driveOnQueue(session, { ...options, queueName }, queue, flow, () =>
+            abortWith(remoteCancel, 'user'),
+          ),
+        leaves: (error) => error instanceof LeftRunError,
+      },
+    );
   } finally {
     await Promise.allSettled([queue.close(), flow.close()]);
   }
+}
+
+/** The coordinator stopped following a run it leaves to the workers (QueuedRunOptions.leave). */
+export class LeftRunError extends CancelledError {
+  override name = 'LeftRunError';
+  constructor(readonly runId: string) {
+    super('shutdown', { details: { runId } });
+  }
+}
+
+/**
+ * `resume` of a run on a queue: the run as it was recorded, claimed again (set running by this process) unless it
+ * is live, when this coordinator attaches to it as a second one. A run not started on a queue, or with another
+ * backend than the one given, is refused with the run named.
+ */
+async function claimQueuedRun(
+  store: AsyncRunStore,
+  runId: string,
+  input: CreateRunInput,
+  settings: DistributedSettings,
+): Promise<{ run: RunRecord; resumed: boolean }> {
+  const run = await store.getRun(runId);
+  if (run === undefined) {
+    throw new NotFoundError(`no run with id "${runId}" in the shared run store`, { details: { runId } });
+  }
+  let recorded: DistributedSettings;
+  try {
+    recorded = distributedSnapshot(run).distributed;
+  } catch {
+    throw new ValidationError(
+      `run ${runId} was not started on a queue: resume it without --queue, in the workspace it ran in`,
+      [{ path: 'run', message: 'not a queue run' }],
+      { details: { runId } },
+    );
+  }
+  const differences = identityDifferences(settings.backend, recorded.backend);
+  if (differences.length > 0) {
+    throw new ValidationError(
+      `run ${runId} was started with another backend (${differences.join('; ')}): resume it with the backend it started with`,
+      [{ path: 'backend', message: 'differs from the run' }],
+      { details: { runId } },
+    );
+  }
+  if (run.projectHash !== input.projectHash) {
+    throw new ValidationError(`run ${runId} was started from another version of its project`, [
+      { path: 'project', message: 'differs from the run' },
+    ]);
+  }
+  const holder = (await store.runHolders(run.projectId)).find((h) => h.live);
+  if (holder?.run.id === runId) return { run, resumed: true };
+  return { run: await store.setRunStatus(runId, 'running'), resumed: true };
 }
 
 /**
@@ -128,17 +214,22 @@ function attachable(run: RunRecord, input: CreateRunInput, settings: Distributed
 }
 
 const STEP_EVENTS = new Set(['step-started', 'step-completed', 'step-reused', 'step-failed']);
+/** Job states that mean "not taken by a worker yet". */
+const WAITING_STATES = new Set(['waiting', 'wait', 'prioritized', 'delayed', 'paused']);
 
 async function driveOnQueue(
   session: RunSession,
   options: QueuedRunOptions & { queueName: string },
   queue: JobQueue,
   flow: JobFlowProducer,
+  onRemoteCancel: () => void,
 ): Promise<PipelineResult> {
   const { ctx, body, run } = session;
   const { project, progress } = ctx;
   const runId = run.id;
   const outer = body.outer;
+  const leave = options.leave;
+  const wakeOn = leave ? AbortSignal.any([outer, leave]) : outer;
   const finishedJobs = new Map<string, JobFinishedEvent>();
   const jobOptions = (jobId: string): JobsOptions => ({
     jobId,
@@ -150,30 +241,71 @@ async function driveOnQueue(
     removeOnFail: false,
   });
   const enqueued: string[] = [];
+  // When a worker last showed it works on this run (a step or job event in the log, or a job of it active).
+  let workerSeenAt = Date.now();
+  let idleWarned = false;
+  const idleWarningMs = options.idleWarningMs ?? 30_000;
 
   const onRecord = (record: EventRecord): void => {
     if (record.type === JOB_FINISHED) {
       const event = record.payload as JobFinishedEvent;
       finishedJobs.set(event.jobId, event);
+      workerSeenAt = Date.now();
       return;
     }
     if (!STEP_EVENTS.has(record.type) && record.type !== 'warning' && record.type !== 'servers') return;
     const event = record.payload as PipelineEvent;
-    if (STEP_EVENTS.has(event.type)) trackStep(session, event);
+    if (STEP_EVENTS.has(event.type)) {
+      workerSeenAt = Date.now();
+      trackStep(session, event);
+    }
     session.notify(event);
   };
   const follower = followRunEvents(options.store, runId, onRecord, {
     ...(options.followIntervalMs === undefined ? {} : { intervalMs: options.followIntervalMs }),
   });
 
-  const waitFor = async (jobId: string, what: string): Promise<JobFinishedEvent> => {
+  /**
+   * Once per run, when its jobs wait and no worker has shown a sign of life for `idleWarningMs`: a run on a queue
+   * that nobody serves says so instead of waiting in silence. A job of the run that is active (a long shot that
+   * logs nothing for minutes) is a worker at work, not an idle queue.
+   */
+  const warnIfIdle = async (stage: PipelineStage): Promise<void> => {
+    if (idleWarned || Date.now() - workerSeenAt < idleWarningMs) return;
+    const states = await Promise.all(enqueued.map((id) => queue.getJobState(id).catch(() => 'unknown')));
+    if (states.includes('active')) {
+      workerSeenAt = Date.now();
+      return;
+    }
+    if (!states.some((state) => WAITING_STATES.has(state))) return;
+    idleWarned = true;
+    session.emit({
+      type: 'warning',
+      stage,
+      message: `no worker has taken a job of run ${runId} for ${Math.round(idleWarningMs / 1000)} s: start \`storycore worker --queue ${options.queue.label} --artifacts …\``,
+    });
+  };
+
+  let statusCheckedAt = Date.now();
+  const waitFor = async (jobId: string, what: string, stage: PipelineStage): Promise<JobFinishedEvent> => {
     let checked = Date.now();
     for (;;) {
+      if (leave?.aborted) throw new LeftRunError(runId);
       if (outer.aborted) throw cancellationFrom(outer);
       const done = finishedJobs.get(jobId);
       if (done !== undefined) {
         if (!done.ok && done.error && done.scope !== 'shot') throw new RemoteJobError(done.error, what);
         return done;
+      }
+      // A cancel made elsewhere (the studio, another coordinator) is in the run's status.
+      if (Date.now() - statusCheckedAt >= 1000) {
+        statusCheckedAt = Date.now();
+        const current = await options.store.getRun(runId).catch(() => undefined);
+        if (current?.status === 'cancelled') {
+          onRemoteCancel();
+          continue;
+        }
+        await warnIfIdle(stage);
       }
       // A job that failed without saying so in the log (its workers died more often than the stall limit):
       // the queue keeps the reason.
@@ -188,7 +320,7 @@ async function driveOnQueue(
           );
         }
       }
-      await sleep(options.followIntervalMs ?? 250, undefined, { signal: outer }).catch(() => undefined);
+      await sleep(options.followIntervalMs ?? 250, undefined, { signal: wakeOn }).catch(() => undefined);
     }
   };
   const freeFailed = async (jobId: string): Promise<void> => {
@@ -202,7 +334,8 @@ async function driveOnQueue(
     await freeFailed(sheetId);
     enqueued.push(sheetId);
     await queue.add('sheet', { runId, scope: 'sheet' } satisfies JobData, jobOptions(sheetId));
-    await waitFor(sheetId, 'the coherence sheet');
+    workerSeenAt = Date.now();
+    await waitFor(sheetId, 'the coherence sheet', 'grid');
     await follower.poll();
     // The sheet's hashes (from the memo: nothing executes here) key the shot jobs.
     const sheet = await runSheetSteps(ctx);
@@ -225,9 +358,12 @@ async function driveOnQueue(
       })),
     });
     ctx.stages.start('comfyui');
-    await waitFor(finishId, 'the export');
+    workerSeenAt = Date.now();
+    await waitFor(finishId, 'the export', 'comfyui');
     await follower.poll();
   } catch (error) {
+    // Left to the workers and to whoever adopts the run: nothing is cancelled, the jobs stay queued.
+    if (error instanceof LeftRunError) throw error;
     if (outer.aborted) {
       await options.store.setRunStatus(runId, 'cancelled').catch(() => undefined);
       await removeWaiting(queue, enqueued);
@@ -252,7 +388,7 @@ async function driveOnQueue(
  * be removed only after that, so this looks again for a few seconds.
  */
 async function removeWaiting(queue: JobQueue, ids: readonly string[]): Promise<void> {
-  const removable = new Set(['waiting', 'delayed', 'prioritized', 'waiting-children', 'wait', 'paused']);
+  const removable = new Set([...WAITING_STATES, 'waiting-children']);
   let left = [...ids];
   const deadline = Date.now() + 5000;
   while (left.length > 0 && Date.now() < deadline) {

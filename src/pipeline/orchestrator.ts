@@ -102,6 +102,12 @@ export interface RunLifecycle {
   drive?: (session: RunSession) => Promise<PipelineResult>;
   /** Which steps this process executes (see StepRunnerOptions.executes). @default every step */
   executes?: (stepId: string) => boolean;
+  /**
+   * Whether `drive` ended by leaving the run to others rather than ending it: the run keeps its status and no
+   * `run-finished` is emitted (a studio on a queue that stops leaves its runs to the workers and to the coordinator
+   * that adopts them). @default never
+   */
+  leaves?: (error: unknown) => boolean;
 }
 
 /**
@@ -242,6 +248,7 @@ export async function runPipelineWith(
     });
     return result;
   } catch (error) {
+    if (lifecycle.leaves?.(error)) throw error;
     const cancelled = inner.signal.aborted && isCancellation(error);
     const info = toErrorInfo(error);
     await store

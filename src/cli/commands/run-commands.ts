@@ -5,6 +5,7 @@ import type { ImageBackend } from '../../backends/types.js';
 import type { Project } from '../../project/schema.js';
 import { addBackendOptions, projectDir, resolveBackend, type BackendFlags } from '../backend-options.js';
 import { formatDuration } from '../../core/status-tracker.js';
+import type { PipelineEvent } from '../../pipeline/events.js';
 import type {
   GenerateSequenceOptions,
   GenerationResults,
@@ -14,7 +15,7 @@ import { addQueueOptions, type QueueFlags } from './worker-command.js';
 import { intAtLeast, nonEmptyPath, type CliContext, type GlobalOptions } from '../context.js';
 import { isCreativeStudioFile, loadProjectFile, writeBackCreativeStudio } from '../engine.js';
 import { ExitCode } from '../errors.js';
-import { ValidationError } from '../../core/errors.js';
+import { NotFoundError, ValidationError } from '../../core/errors.js';
 import { assertUsableDir } from '../../core/usable-dir.js';
 import { jsonLinesView, terminalView, type ProgressView } from '../progress-view.js';
 
@@ -95,22 +96,37 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
           }
           return results;
         }),
+      opts.queue !== undefined,
     );
   });
 
-  addRunOptions(
-    program
-      .command('resume')
-      .description('continue an interrupted, cancelled or failed run')
-      .argument('<run>', 'run id (see `storycore runs`)'),
+  addQueueOptions(
+    addRunOptions(
+      program
+        .command('resume')
+        .description('continue an interrupted, cancelled or failed run')
+        .argument('<run>', 'run id (see `storycore runs`)'),
+    ),
+    false,
   ).action(async (runId: string, _cmdOpts: unknown, cmd: Command) => {
-    const opts = cmd.optsWithGlobals<RunOptions>();
+    const opts = cmd.optsWithGlobals<RunOptions & QueueFlags>();
+    const outGiven = cmd.getOptionValueSource('out') === 'cli';
+    if (opts.queue !== undefined) {
+      await resumeOnQueue(ctx, runId, opts, outGiven);
+      return;
+    }
+    if (opts.store !== undefined || opts.artifacts !== undefined) {
+      throw new ValidationError(
+        "--store and --artifacts go with --queue <url> (a run on the studio's workers)",
+        [{ path: '--queue', message: 'missing' }],
+      );
+    }
     await runWithProgress(
       ctx,
       opts,
-      cmd.getOptionValueSource('out') === 'cli',
+      outGiven,
       // The run's project is known only to the store, which runWithProgress opens.
-      (svc) => svc.getRun(runId).projectId,
+      (svc) => localRun(svc, runId).projectId,
       (svc, view, signal) => {
         const saved = svc.getRun(runId).options as { project?: Project; projectDir?: string } | undefined;
         // The run keeps the project and the folder its file was in: relative workflow paths resolve from there.
@@ -121,12 +137,106 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
             ...runOptions(opts),
             ...(backend ? { backend } : {}),
             // A resumed run exports where it started unless told otherwise: only an explicit --out moves it.
-            ...(cmd.getOptionValueSource('out') === 'cli' ? { outDir: opts.out } : {}),
+            ...(outGiven ? { outDir: opts.out } : {}),
           }),
         );
       },
     );
   });
+}
+
+const QUEUE_FLAGS_HINT = '--queue <url> --artifacts <dir|s3://…> (and --store <location> with a Redis queue)';
+
+/**
+ * A run of this workspace that can be resumed here. A run that is not in it, or one that was started on a queue
+ * (a workspace shared as the queue's journal), is refused with the flags that resume it on its queue.
+ */
+function localRun(svc: SequenceGenerationService, runId: string): { projectId: string } {
+  let run;
+  try {
+    run = svc.getRun(runId);
+  } catch (error) {
+    if (!(error instanceof NotFoundError)) throw error;
+    throw new NotFoundError(
+      `${error.message}; a run started on a queue is resumed on it: storycore resume ${runId} ${QUEUE_FLAGS_HINT}`,
+      { details: { runId } },
+    );
+  }
+  if ((run.options as { distributed?: unknown } | undefined)?.distributed !== undefined) {
+    throw new ValidationError(
+      `run ${runId} was started on a queue: resume it there with ${QUEUE_FLAGS_HINT}`,
+      [{ path: '--queue', message: 'missing' }],
+      { details: { runId } },
+    );
+  }
+  return run;
+}
+
+/**
+ * `resume <run> --queue …`: the run as the shared store recorded it, driven again through the queue by this process
+ * as its coordinator. Finished steps are memoised, so the workers redo nothing finished; a run still live
+ * elsewhere is attached to, as a second coordinator.
+ */
+async function resumeOnQueue(
+  ctx: CliContext,
+  runId: string,
+  opts: RunOptions & QueueFlags,
+  outGiven: boolean,
+): Promise<void> {
+  if (outGiven) {
+    throw new ValidationError(
+      `--out cannot move the export of run ${runId}: its workers write it where the run started`,
+      [{ path: '--out', message: 'not with --queue' }],
+    );
+  }
+  const [{ openQueueParts }, { runOnQueue }, { queuedResumption }] = await Promise.all([
+    import('../queue-parts.js'),
+    import('../../distributed/coordinator.js'),
+    import('../../distributed/run-settings.js'),
+  ]);
+  const connecting = new AbortController();
+  const parts = await openQueueParts(opts, connecting.signal);
+  try {
+    const run = await parts.store.getRun(runId);
+    if (run === undefined) {
+      throw new NotFoundError(`no run with id "${runId}" in the shared run store (${parts.queue.label})`, {
+        details: { runId },
+      });
+    }
+    // A run that was not started on a queue is refused here, naming it (ValidationError).
+    const resumption = queuedResumption(run);
+    await runWithProgress(
+      ctx,
+      opts,
+      false,
+      () => run.projectId,
+      (svc, view, signal) =>
+        svc.generateSequence(resumption.project, {
+          signal,
+          onEvent: (e) => view.onEvent(e),
+          ...runOptions(opts),
+          runId,
+          outDir: resumption.outDir,
+          projectDir: resumption.projectDir,
+          ...(resumption.failFast ? { failFast: true } : {}),
+          ...(resumption.verify ? { verify: true } : {}),
+          panelSize: resumption.panelSize,
+          backend: resumption.backend,
+          runner: (project, options) =>
+            runOnQueue(project, {
+              ...options,
+              store: parts.store,
+              artifacts: parts.artifacts,
+              queue: parts.queue,
+              ...(opts.queueName ? { queueName: opts.queueName } : {}),
+              ...(opts.idleWarning === undefined ? {} : { idleWarningMs: opts.idleWarning * 1000 }),
+            }),
+        }),
+      true,
+    );
+  } finally {
+    await parts.close();
+  }
 }
 
 function addRunOptions(cmd: Command): Command {
@@ -156,7 +266,11 @@ function addRunOptions(cmd: Command): Command {
 async function queuedRunner(
   opts: QueueFlags,
   signal: AbortSignal,
-): Promise<{ runner: NonNullable<GenerateSequenceOptions['runner']>; close: () => Promise<void> }> {
+): Promise<{
+  runner: NonNullable<GenerateSequenceOptions['runner']>;
+  label: string;
+  close: () => Promise<void>;
+}> {
   const [{ openQueueParts }, { runOnQueue }] = await Promise.all([
     import('../queue-parts.js'),
     import('../../distributed/coordinator.js'),
@@ -170,7 +284,9 @@ async function queuedRunner(
         artifacts: parts.artifacts,
         queue: parts.queue,
         ...(opts.queueName ? { queueName: opts.queueName } : {}),
+        ...(opts.idleWarning === undefined ? {} : { idleWarningMs: opts.idleWarning * 1000 }),
       }),
+    label: parts.queue.label,
     close: () => parts.close(),
   };
 }
@@ -225,12 +341,25 @@ async function runWithProgress(
     view: ProgressView,
     signal: AbortSignal,
   ) => Promise<GenerationResults | null>,
+  /** A run on a queue: its journal is the shared store, not the workspace, and it resumes with --queue. */
+  queued = false,
 ): Promise<void> {
   const svc = await ctx.service(opts);
   // Before any work (and before the store is opened): an --out or a workspace that is a file fails here, not
   // after the whole pipeline ran. A resume without --out exports where the run started, checked by the service.
   await svc.assertUsablePaths(opts.out !== undefined && outGiven ? resolve(opts.out) : null);
-  const view = ctx.streamJson(opts) ? jsonLinesView(ctx.write) : terminalView(ctx.stderr);
+  const shown = ctx.streamJson(opts) ? jsonLinesView(ctx.write) : terminalView(ctx.stderr);
+  // The run's id and ending as its events tell them: a run on a queue is not in the workspace's journal, and it
+  // can be cancelled by another process (the studio), which only its run-finished event says.
+  const seen: { runId?: string; finished?: Extract<PipelineEvent, { type: 'run-finished' }> } = {};
+  const view: ProgressView = {
+    ...shown,
+    onEvent: (event) => {
+      if (event.type === 'run-started') seen.runId = event.runId;
+      if (event.type === 'run-finished') seen.finished = event;
+      shown.onEvent(event);
+    },
+  };
   const controller = new AbortController();
   let interrupts = 0;
   let cancelCode: number = ExitCode.CANCELLED;
@@ -258,14 +387,21 @@ async function runWithProgress(
     const results = await start(svc, view, controller.signal);
     view.stop();
     if (results === null) {
-      const partial = svc.getPartialResults(id);
+      const partial = queued ? null : svc.getPartialResults(id);
+      const runId = partial?.runId ?? seen.runId;
+      const hint = queued ? ` ${QUEUE_FLAGS_HINT}` : '';
       if (controller.signal.aborted) {
         const by = cancelCode === ExitCode.TERMINATED ? 'SIGTERM' : 'Ctrl-C (SIGINT)';
-        report(ctx, view, opts, 'cancelled', partial?.runId, `cancelled by ${by}; the run is resumable`);
+        report(ctx, view, opts, 'cancelled', runId, `cancelled by ${by}; the run is resumable`, hint);
         ctx.exitCode = cancelCode;
+      } else if (seen.finished?.status === 'cancelled') {
+        const message =
+          'cancelled by another process (the studio, or another coordinator); the run is resumable';
+        report(ctx, view, opts, 'cancelled', runId, message, hint);
+        ctx.exitCode = ExitCode.CANCELLED;
       } else {
         const run = partial?.runId ? svc.getRun(partial.runId) : undefined;
-        report(ctx, view, opts, 'failed', partial?.runId, run?.error?.message);
+        report(ctx, view, opts, 'failed', runId, run?.error?.message ?? seen.finished?.error?.message, hint);
         ctx.exitCode = ExitCode.FAILED;
       }
       return;
@@ -288,8 +424,9 @@ function report(
   status: string,
   runId?: string,
   message?: string,
+  resumeFlags = '',
 ): void {
-  const hint = runId ? `resume with: storycore resume ${runId}` : '';
+  const hint = runId ? `resume with: storycore resume ${runId}${resumeFlags}` : '';
   if (ctx.streamJson(opts))
     view.note(`run ${status}`, {
       status,

@@ -8,6 +8,8 @@ export interface QueueFlags {
   store?: string;
   artifacts?: string;
   queueName?: string;
+  /** Seconds without a worker taking a job of the run before the coordinator warns (not on `worker`). */
+  idleWarning?: number;
 }
 
 interface WorkerFlags extends GlobalOptions, BackendFlags, QueueFlags {
@@ -16,8 +18,15 @@ interface WorkerFlags extends GlobalOptions, BackendFlags, QueueFlags {
   stalledInterval?: number;
 }
 
-/** The options that put a run on a queue; shared by `worker` and `generate --queue`. */
+/** The options that put a run on a queue; shared by `worker`, `generate`/`resume --queue` and `serve --queue`. */
 export function addQueueOptions(cmd: Command, forWorker: boolean): Command {
+  if (!forWorker) {
+    cmd.option(
+      '--idle-warning <s>',
+      'warn when no worker has taken a job of the run for this long (default 30)',
+      intAtLeast('--idle-warning', 1),
+    );
+  }
   return cmd
     .option(
       '--queue <url>',
