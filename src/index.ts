@@ -352,3 +352,15 @@ export type {
   JobQueueEvents,
   JobQueueEventsOptions,
 } from './distributed/queue/index.js';
+
+// Beyond one machine: the distributed runner — the coordinator of a run on a queue and a worker (bullmq loads with
+// the first worker or opened queue, never with the library).
+export {
+  runOnQueue,
+  runWorker,
+  openQueueHandle,
+  DEFAULT_QUEUE_NAME,
+  LeftRunError,
+  RemoteJobError,
+} from './distributed/index.js';
+export type { QueuedRunOptions, QueueHandle, WorkerOptions, WorkerReport } from './distributed/index.js';

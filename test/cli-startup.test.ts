@@ -102,6 +102,17 @@ describe('storycore start-up loads only what a command uses', () => {
     expect(packages).not.toContain('pg');
   });
 
+  it('importing the library names runOnQueue and runWorker without loading bullmq, ioredis or pg', async () => {
+    const index = join(REPO_ROOT, 'src', 'index.ts');
+    const { packages, files } = await modulesLoadedBy(
+      [],
+      `const lib = await import(${JSON.stringify(index)}); if (typeof lib.runOnQueue !== 'function' || typeof lib.runWorker !== 'function') process.exit(1);`,
+    );
+    expect(files).toContain('src/distributed/coordinator.ts');
+    expect(files).not.toContain('src/distributed/worker.ts');
+    expect(['bullmq', 'ioredis', 'pg'].filter((p) => packages.has(p))).toEqual([]);
+  });
+
   it('an unchanged rerun loads neither sharp nor zod nor the ffmpeg package, and runs no ffmpeg (the first run did all four)', async () => {
     const project = await writeTestProject(tmp.path, testProject({ shots: 2, width: 128, height: 72 }));
     // FFMPEG_PATH comes first in the lookup: a wrapper that notes every call, then runs the real binary.

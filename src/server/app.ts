@@ -7,14 +7,13 @@ import { streamSSE } from 'hono/streaming';
 import { ConflictError, NotFoundError, ValidationError } from '../core/errors.js';
 import type { SequenceGenerationService } from '../pipeline/sequence-generation-service.js';
 import type { PipelineEvent } from '../pipeline/events.js';
+import type { AsyncRunStore } from '../store/async-run-store.js';
 import type { RunRecord } from '../store/run-store.js';
-import type { ArtifactStore } from '../store/artifact-store.js';
 import { loadWorkflow, parseRunSettings } from './backend-settings.js';
 import { HttpError, toErrorResponse } from './http-errors.js';
 import { ProjectRepository } from './project-repository.js';
 import { exportZipPath, readResults } from './results.js';
 import type { RunManager } from './run-manager.js';
-import { deleteProjectRuns, runIdsOf } from './run-deletion.js';
 import { guard } from './security.js';
 import { serveWeb } from './static-files.js';
 
@@ -37,12 +36,18 @@ const SHA256 = /^[0-9a-f]{64}$/;
 const PAGE = 500;
 /** A comment on an idle stream, so proxies and browsers keep it open. */
 const KEEPALIVE_MS = 15_000;
+/** How long a settled run's stream waits for its run-finished event to land in a networked store's log. */
+const SETTLE_GRACE_MS = 3000;
 
 /** The studio's HTTP API (`/api`) and the web UI, over one service and one run manager. */
 export function createStudioApp(options: StudioAppOptions): Hono {
   const { service, runs } = options;
+  const { engine } = runs;
   const projects = new ProjectRepository(service.workspace);
-  const store = () => service.getStore();
+  const store = engine.runs;
+  const liveHere = (runId: string): boolean => runs.isLive(runId);
+  const runIdsOf = async (projectId: string): Promise<string[]> =>
+    (await store.listRuns({ projectId, limit: Number.MAX_SAFE_INTEGER })).map((r) => r.id);
   const app = new Hono();
 
   app.onError((error, c) => {
@@ -65,7 +70,9 @@ export function createStudioApp(options: StudioAppOptions): Hono {
     }),
   );
 
-  app.get('/api/health', (c) => c.json({ ok: true, version: options.version, workspace: service.workspace }));
+  app.get('/api/health', (c) =>
+    c.json({ ok: true, version: options.version, workspace: service.workspace, engine: engine.kind }),
+  );
 
   app.get('/api/projects', async (c) => c.json({ projects: await projects.list() }));
   app.post('/api/projects', async (c) => {
@@ -84,15 +91,15 @@ export function createStudioApp(options: StudioAppOptions): Hono {
       throw new ConflictError(`project "${id}" has a live run: ${live}`, { details: { runId: live } });
     await projects.get(id);
     // The project's runs go with it (a live one in another process refuses the whole delete, 409).
-    await deleteProjectRuns(service, runs, id, runIdsOf(store().runs, id), c.req.raw.signal);
+    await engine.deleteRuns(id, await runIdsOf(id), liveHere, c.req.raw.signal);
     await projects.remove(id);
     return c.body(null, 204);
   });
   app.delete('/api/projects/:id/runs', async (c) => {
     const id = c.req.param('id');
-    const ids = runIdsOf(store().runs, id);
+    const ids = await runIdsOf(id);
     if (ids.length === 0) await projects.get(id); // an unknown project is a 404, a known one without runs a no-op
-    return c.json(await deleteProjectRuns(service, runs, id, ids, c.req.raw.signal));
+    return c.json(await engine.deleteRuns(id, ids, liveHere, c.req.raw.signal));
   });
 
   app.post('/api/projects/:id/runs', async (c) => {
@@ -103,27 +110,36 @@ export function createStudioApp(options: StudioAppOptions): Hono {
     return c.json({ runId }, 202);
   });
 
-  app.get('/api/runs', (c) => {
+  // Live: driven by this process, or (on a queue) by a coordinator anywhere whose lease is fresh.
+  const liveness = async (list: readonly RunRecord[]): Promise<(run: RunRecord) => boolean> => {
+    const elsewhere = await engine.liveElsewhere(list);
+    return (run) => runs.isLive(run.id) || elsewhere.has(run.id);
+  };
+  app.get('/api/runs', async (c) => {
     const projectId = c.req.query('project');
-    const list = store().runs.listRuns({ ...(projectId ? { projectId } : {}), limit: 50 });
-    return c.json({ runs: list.map((r) => runSummary(r, runs.isLive(r.id))) });
+    const list = await store.listRuns({ ...(projectId ? { projectId } : {}), limit: 50 });
+    const live = await liveness(list);
+    return c.json({ runs: list.map((r) => runSummary(r, live(r))) });
   });
-  app.get('/api/runs/:runId', (c) => {
-    const run = service.getRun(c.req.param('runId'));
-    return c.json({ ...runSummary(run, runs.isLive(run.id)), ...progressOf(run, runs, service) });
+  app.get('/api/runs/:runId', async (c) => {
+    const run = await engine.getRun(c.req.param('runId'));
+    const live = await liveness([run]);
+    return c.json({ ...runSummary(run, live(run)), ...(await progressOf(run, runs, store)) });
   });
-  app.post('/api/runs/:runId/cancel', (c) => {
-    const run = service.getRun(c.req.param('runId'));
+  app.post('/api/runs/:runId/cancel', async (c) => {
+    const run = await engine.getRun(c.req.param('runId'));
     if (runs.cancel(run.id)) return c.json({ runId: run.id, status: 'cancelling' }, 202);
-    throw new ConflictError(
-      run.status === 'running'
-        ? `run ${run.id} is driven by another process (pid ${run.pid ?? '?'}); cancel it there`
-        : `run ${run.id} is not running (it is ${run.status})`,
-      { details: { runId: run.id, status: run.status } },
-    );
+    if (run.status !== 'running') {
+      throw new ConflictError(`run ${run.id} is not running (it is ${run.status})`, {
+        details: { runId: run.id, status: run.status },
+      });
+    }
+    // Another process's run: on a queue, cancelled through the store (its coordinator and workers poll it).
+    await engine.cancelElsewhere(run);
+    return c.json({ runId: run.id, status: 'cancelling' }, 202);
   });
   app.post('/api/runs/:runId/resume', async (c) => {
-    const run = service.getRun(c.req.param('runId'));
+    const run = await engine.getRun(c.req.param('runId'));
     if (run.status === 'succeeded') {
       throw new ConflictError(`run ${run.id} already succeeded; start a new run instead`, {
         details: { runId: run.id },
@@ -134,16 +150,16 @@ export function createStudioApp(options: StudioAppOptions): Hono {
     return c.json({ runId }, 202);
   });
   app.delete('/api/runs/:runId', async (c) => {
-    const run = service.getRun(c.req.param('runId'));
-    return c.json(await deleteProjectRuns(service, runs, run.projectId, [run.id], c.req.raw.signal));
+    const run = await engine.getRun(c.req.param('runId'));
+    return c.json(await engine.deleteRuns(run.projectId, [run.id], liveHere, c.req.raw.signal));
   });
-  app.get('/api/runs/:runId/results', (c) => {
-    const run = service.getRun(c.req.param('runId'));
-    return c.json(readResults(store().runs, run));
+  app.get('/api/runs/:runId/results', async (c) => {
+    const run = await engine.getRun(c.req.param('runId'));
+    return c.json(readResults(run, await store.listSteps(run.id)));
   });
   app.get('/api/runs/:runId/export.zip', async (c) => {
-    const run = service.getRun(c.req.param('runId'));
-    const zip = run.status === 'succeeded' ? exportZipPath(store().runs, run.id) : undefined;
+    const run = await engine.getRun(c.req.param('runId'));
+    const zip = run.status === 'succeeded' ? exportZipPath(await store.listSteps(run.id)) : undefined;
     const info = zip ? await stat(zip).catch(() => undefined) : undefined;
     if (!zip || !info)
       throw new NotFoundError(`run ${run.id} has no export (it is ${run.status})`, {
@@ -167,7 +183,7 @@ export function createStudioApp(options: StudioAppOptions): Hono {
         [{ path: 'sha256', message: 'expected 64 lowercase hex digits' }],
       );
     }
-    const artifacts: ArtifactStore = store().artifacts;
+    const artifacts = engine.artifacts;
     const headers = (type: string, size: number): Record<string, string> => ({
       'Content-Type': type,
       'Content-Length': String(size),
@@ -194,8 +210,8 @@ export function createStudioApp(options: StudioAppOptions): Hono {
     });
   });
 
-  app.get('/api/runs/:runId/events', (c) => {
-    const run = service.getRun(c.req.param('runId'));
+  app.get('/api/runs/:runId/events', async (c) => {
+    const run = await engine.getRun(c.req.param('runId'));
     const from = c.req.header('last-event-id') ?? c.req.query('lastEventId') ?? '0';
     let after = Number.parseInt(from, 10);
     if (!Number.isInteger(after) || after < 0) after = 0;
@@ -211,6 +227,11 @@ export function createStudioApp(options: StudioAppOptions): Hono {
         wake();
       });
       stream.onAbort(() => wake());
+      // Whether the latest attempt's run-finished was sent, and since when the run looks settled without it: on a
+      // networked store an append can land after the status that follows it, so the end waits a little for it.
+      let finished = after > 0;
+      let settledAt: number | undefined;
+      let idleSince = Date.now();
       try {
         while (!stream.aborted) {
           dirty = false;
@@ -220,7 +241,7 @@ export function createStudioApp(options: StudioAppOptions): Hono {
             const { type: _type, ...data } = preview;
             await stream.writeSSE({ event: 'preview', data: JSON.stringify(data) });
           }
-          const events = store().runs.listEvents(run.id, { afterSeq: after, limit: PAGE });
+          const events = await store.listEvents(run.id, { afterSeq: after, limit: PAGE });
           for (const event of events) {
             await stream.writeSSE({
               id: String(event.seq),
@@ -228,18 +249,25 @@ export function createStudioApp(options: StudioAppOptions): Hono {
               data: JSON.stringify(event.payload),
             });
             after = event.seq;
+            if (event.type === 'run-started') finished = false;
+            if (event.type === 'run-finished') finished = true;
           }
+          if (events.length > 0) idleSince = Date.now();
           if (events.length === PAGE || dirty || previews.size > 0) continue;
           const live = runs.isLive(run.id);
-          const status = store().runs.getRun(run.id)?.status;
+          const status = (await store.getRun(run.id))?.status;
           if (!live && status !== 'running') {
+            settledAt ??= Date.now();
             // Settled: one last read (events appended between the read above and the status check), then done.
-            if (store().runs.listEvents(run.id, { afterSeq: after, limit: 1 }).length > 0) continue;
-            await stream.writeSSE({ event: 'end', data: JSON.stringify({ status }) });
-            return;
-          }
-          // A run of another process (the CLI) wakes nobody here: poll its log every second.
-          const waitMs = live ? KEEPALIVE_MS : 1000;
+            if ((await store.listEvents(run.id, { afterSeq: after, limit: 1 })).length > 0) continue;
+            if (finished || !engine.appendsAsync || Date.now() - settledAt > SETTLE_GRACE_MS) {
+              await stream.writeSSE({ event: 'end', data: JSON.stringify({ status }) });
+              return;
+            }
+          } else settledAt = undefined;
+          // A run of another process (the CLI, a coordinator elsewhere) wakes nobody here, and a networked store's
+          // appends may land after the wake-up: poll the log every second (every 250 ms while it settles).
+          const waitMs = settledAt !== undefined ? 250 : live && !engine.appendsAsync ? KEEPALIVE_MS : 1000;
           const woke = await new Promise<boolean>((resolve) => {
             const timer = setTimeout(() => resolve(false), waitMs);
             wake = () => {
@@ -248,7 +276,15 @@ export function createStudioApp(options: StudioAppOptions): Hono {
             };
           });
           wake = () => {};
-          if (!woke && !dirty && !stream.aborted) await stream.write(': keep-alive\n\n');
+          if (
+            !woke &&
+            !dirty &&
+            !stream.aborted &&
+            Date.now() - idleSince >= Math.min(waitMs, KEEPALIVE_MS)
+          ) {
+            await stream.write(': keep-alive\n\n');
+            idleSince = Date.now();
+          }
         }
       } finally {
         unsubscribe();
@@ -325,16 +361,16 @@ function runSummary(run: RunRecord, live: boolean): Record<string, unknown> {
 type ProgressEvent = Extract<PipelineEvent, { type: 'progress' }>;
 
 /** Stage, progress and ETA: the latest progress event of the run (in memory for live runs, else from its log). */
-function progressOf(
+async function progressOf(
   run: RunRecord,
   runs: RunManager,
-  service: SequenceGenerationService,
-): Record<string, unknown> {
+  store: AsyncRunStore,
+): Promise<Record<string, unknown>> {
   let last = runs.lastProgress(run.id);
   if (!last) {
     let after = 0;
     for (;;) {
-      const page = service.getStore().runs.listEvents(run.id, { afterSeq: after, limit: PAGE });
+      const page = await store.listEvents(run.id, { afterSeq: after, limit: PAGE });
       for (const e of page) if (e.type === 'progress') last = e.payload as ProgressEvent;
       if (page.length < PAGE) break;
       after = page[page.length - 1]!.seq;

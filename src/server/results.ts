@@ -5,7 +5,7 @@ import type { VisualDna } from '../stages/coherence/types.js';
 import { buildQaReport } from '../stages/qa/report.js';
 import { DEFAULT_QA_THRESHOLDS } from '../stages/qa/thresholds.js';
 import type { ShotQaResult } from '../stages/qa/types.js';
-import type { RunRecord, RunStatus, RunStore, StepRecord } from '../store/run-store.js';
+import type { RunRecord, RunStatus, StepRecord } from '../store/run-store.js';
 
 /** One frame as the results page shows it: the final image, its QA, and the frame before autofix when it changed. */
 export interface FrameResult {
@@ -23,7 +23,7 @@ export interface FrameResult {
 
 /**
  * The note's `GenerationResults`, read from the run's journal (so it works for any run, live, finished or
- * interrupted, and after a server restart), with every URL pointing at this API. `exportDir` is left out: a
+ * interrupted, after a server restart, and for a run on a queue whichever machine drove it), with every URL pointing at this API. `exportDir` is left out: a
  * browser cannot use a server path.
  */
 export interface StudioResults extends Omit<GenerationResults, 'exportDir'> {
@@ -34,10 +34,10 @@ export interface StudioResults extends Omit<GenerationResults, 'exportDir'> {
 
 export const artifactUrl = (sha: string | undefined): string => (sha ? `/api/artifacts/${sha}` : '');
 
-export function readResults(store: RunStore, run: RunRecord): StudioResults {
+export function readResults(run: RunRecord, journal: readonly StepRecord[]): StudioResults {
   const project = (run.options as { project?: Project } | undefined)?.project;
   const steps = new Map<string, StepRecord>();
-  for (const step of store.listSteps(run.id)) steps.set(step.stepId, step);
+  for (const step of journal) steps.set(step.stepId, step);
   const finished = (id: string): StepRecord | undefined => {
     const step = steps.get(id);
     return step && (step.status === 'done' || step.status === 'reused') ? step : undefined;
@@ -121,10 +121,8 @@ export function readResults(store: RunStore, run: RunRecord): StudioResults {
 }
 
 /** Where the run's export zip is, from its journal; undefined before the export step finished. */
-export function exportZipPath(store: RunStore, runId: string): string | undefined {
-  const step = store
-    .listSteps(runId)
-    .find((s) => s.stepId === 'export' && (s.status === 'done' || s.status === 'reused'));
+export function exportZipPath(journal: readonly StepRecord[]): string | undefined {
+  const step = journal.find((s) => s.stepId === 'export' && (s.status === 'done' || s.status === 'reused'));
   return (step?.output as { zipPath?: string } | null | undefined)?.zipPath;
 }
 

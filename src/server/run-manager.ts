@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { abortWith } from '../core/abort.js';
-import { ConflictError, InternalError } from '../core/errors.js';
+import { ConflictError, InternalError, errorMessage } from '../core/errors.js';
+import type { ImageBackend } from '../backends/types.js';
 import type { PipelineEvent } from '../pipeline/events.js';
 import type {
   GenerateSequenceOptions,
@@ -8,7 +9,9 @@ import type {
   SequenceGenerationService,
 } from '../pipeline/sequence-generation-service.js';
 import type { Project } from '../project/schema.js';
+import type { RunRecord } from '../store/run-store.js';
 import { backendFor, type RunSettings } from './backend-settings.js';
+import { embeddedEngine, type StudioEngine } from './run-engine.js';
 
 export type PreviewEvent = Extract<PipelineEvent, { type: 'preview' }>;
 
@@ -29,15 +32,22 @@ export interface RunManagerOptions {
   panelSize?: number;
   /** Told about a run that ended in an unexpected error. @default process.emitWarning */
   onWarning?: (message: string) => void;
+  /** Where runs are kept and execute. @default the service's workspace, every run in this process */
+  engine?: StudioEngine;
 }
 
 /**
- * The runs this server process drives. Each run is the service's `generateSequence`/`resume` with its own abort
- * controller; the manager only keeps what a transport needs that the store does not: which runs are live here, the
- * latest progress, and a wake-up per run so event streams read the store's event log as soon as something was
- * appended (the log, not this emitter, is what they send: ids and replay come from one place).
+ * The runs this server process drives. Each run is the service's `generateSequence` with its own abort controller,
+ * executed where the engine says (here, or on a queue's workers with this process as the coordinator); the manager
+ * only keeps what a transport needs that the store does not: which runs are live here, the latest progress, and a
+ * wake-up per run so event streams read the store's event log as soon as something was appended (the log, not
+ * this emitter, is what they send: ids and replay come from one place).
  */
 export class RunManager {
+  readonly engine: StudioEngine;
+  /** Aborted on close: coordinators of queued runs leave them to the workers instead of cancelling them. */
+  private readonly leaving = new AbortController();
+  private adopting: ReturnType<typeof setInterval> | undefined;
   private readonly live = new Map<string, LiveRun>();
   /** projectId → runId, or '' while a run is being created. */
   private readonly byProject = new Map<string, string>();
@@ -50,21 +60,66 @@ export class RunManager {
   ) {
     // Every open event stream listens on its run; 20 browsers on one run is normal, not a leak.
     this.wake.setMaxListeners(0);
+    this.engine = options.engine ?? embeddedEngine(service);
   }
 
   /** Starts a run of the project; resolves to its id once the run exists (claims and conflicts are settled). */
   start(project: Project, settings: RunSettings): Promise<string> {
     return this.launch(project.id, project, settings, (options) =>
-      this.service.generateSequence(project, { ...options, ...(settings.fresh ? { fresh: true } : {}) }),
+      this.service.generateSequence(project, {
+        ...options,
+        ...(settings.fresh ? { fresh: true } : {}),
+        ...this.engine.runOptions(this.leaving.signal),
+      }),
     );
   }
 
   /** Resumes a run (the project snapshot it started from); resolves to its id once it is claimed again. */
-  resume(runId: string, settings: RunSettings): Promise<string> {
-    const run = this.service.getRun(runId);
-    const project = (run.options as { project?: Project } | undefined)?.project;
-    if (!project) throw new InternalError(`run ${runId} has no project snapshot`);
-    return this.launch(run.projectId, project, settings, (options) => this.service.resume(runId, options));
+  async resume(runId: string, settings: RunSettings): Promise<string> {
+    return this.relaunch(await this.engine.getRun(runId), settings);
+  }
+
+  /**
+   * Every `intervalMs`, adopts the engine's orphaned runs — runs on a queue whose coordinator is gone (a studio that
+   * restarted, a `generate --queue` that died): this process becomes their coordinator, so they finish and their
+   * progress keeps coming. Two studios adopting the same run at once: the store lets one claim it.
+   */
+  adoptOrphans(intervalMs: number): void {
+    const round = async (): Promise<void> => {
+      for (const run of await this.engine.orphans()) {
+        if (this.leaving.signal.aborted || this.byProject.has(run.projectId)) continue;
+        await this.relaunch(run, { backend: 'draft' }).catch((error: unknown) => {
+          // Claimed by another studio meanwhile (a conflict): it is theirs to finish.
+          if (!(error instanceof ConflictError))
+            (this.options.onWarning ?? process.emitWarning)(`run ${run.id}: ${errorMessage(error)}`);
+        });
+      }
+    };
+    let busy = false;
+    const tick = (): void => {
+      if (busy) return;
+      busy = true;
+      round()
+        .catch((error: unknown) =>
+          (this.options.onWarning ?? process.emitWarning)(`adopting runs: ${errorMessage(error)}`),
+        )
+        .finally(() => (busy = false));
+    };
+    tick();
+    this.adopting = setInterval(tick, intervalMs);
+    this.adopting.unref();
+  }
+
+  /** A recorded run driven again from its snapshot (a resume, an adoption). */
+  private relaunch(run: RunRecord, settings: RunSettings): Promise<string> {
+    const resumption = this.engine.resumption(run, this.leaving.signal);
+    return this.launch(
+      run.projectId,
+      resumption.project,
+      settings,
+      (options) => this.service.generateSequence(resumption.project, { ...options, ...resumption.options }),
+      resumption.backend,
+    );
   }
 
   /** Aborts a run this process drives; false when it is not live here. */
@@ -101,10 +156,18 @@ export class RunManager {
     return () => this.wake.off(runId, listener);
   }
 
-  /** Cancels every live run and waits for each to settle (journal closed, backend closed). */
+  /**
+   * Cancels every live run and waits for each to settle (journal closed, backend closed). On a queue, runs are left
+   * to the workers instead (they keep running; the next studio to start adopts them), then the engine closes.
+   */
   async close(): Promise<void> {
-    for (const run of this.live.values()) abortWith(run.controller, 'shutdown');
+    clearInterval(this.adopting);
+    abortWith(this.leaving, 'shutdown');
+    if (this.engine.kind === 'embedded') {
+      for (const run of this.live.values()) abortWith(run.controller, 'shutdown');
+    }
     await Promise.allSettled([...this.pending]);
+    await this.engine.close();
   }
 
   private launch(
@@ -112,6 +175,8 @@ export class RunManager {
     project: Project,
     settings: RunSettings,
     body: (options: GenerateSequenceOptions) => Promise<GenerationResults | null>,
+    /** The engine's own backend for the run (a queue's identity stand-in); else one built from `settings`. */
+    given?: ImageBackend,
   ): Promise<string> {
     const holder = this.byProject.get(projectId);
     if (holder !== undefined) {
@@ -156,7 +221,8 @@ export class RunManager {
       this.wake.emit(live.runId);
     };
     const work = (async () => {
-      const backend = await backendFor(settings, project, this.service.workspace, controller.signal);
+      const backend =
+        given ?? (await backendFor(settings, project, this.service.workspace, controller.signal));
       try {
         await body({
           signal: controller.signal,
@@ -166,7 +232,7 @@ export class RunManager {
         });
         if (!live) failed(new InternalError('the run ended before it started'));
       } finally {
-        await backend?.close?.();
+        if (given === undefined) await backend?.close?.();
       }
     })();
     const settled = work

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { createAdaptorServer } from '@hono/node-server';
 import { SequenceGenerationService } from '../pipeline/sequence-generation-service.js';
 import { createStudioApp } from './app.js';
+import type { SharedEngine } from './queue-engine.js';
 import { RunManager } from './run-manager.js';
 import { isLoopbackHost } from './security.js';
 
@@ -27,6 +28,12 @@ export interface StudioServerOptions {
   /** Largest request body, bytes. @default 4 MiB */
   maxBodyBytes?: number;
   onWarning?: (message: string) => void;
+  /**
+   * Front a shared engine instead of running runs here (`serve --queue`): runs are read from its store and
+   * artifacts, executed by its workers, and this server coordinates the runs it starts and follows every other.
+   * The server closes it. @default the embedded engine (the workspace, runs in this process)
+   */
+  shared?: SharedEngine;
 }
 
 export interface StudioServer {
@@ -35,7 +42,10 @@ export interface StudioServer {
   origin: string;
   token: string | undefined;
   service: SequenceGenerationService;
-  /** Cancels live runs (they stay resumable), closes the event streams and the store. */
+  /**
+   * Cancels live runs (they stay resumable) — on a queue, leaves them to the workers for the next studio to adopt —
+   * closes the event streams and the stores.
+   */
   close(): Promise<void>;
 }
 
@@ -57,10 +67,17 @@ export async function startStudioServer(options: StudioServerOptions = {}): Prom
   });
   await service.assertUsablePaths();
   service.getStore();
+  // Loaded only for a queue: an embedded studio never loads bullmq or the coordinator.
+  const engine = options.shared
+    ? (await import('./queue-engine.js')).queueEngine(options.shared, service.outDir)
+    : undefined;
   const runs = new RunManager(service, {
     ...(options.panelSize === undefined ? {} : { panelSize: options.panelSize }),
     ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+    ...(engine ? { engine } : {}),
   });
+  // Runs whose coordinator is gone (this studio before a restart, a coordinator that died) are finished from here.
+  if (options.shared) runs.adoptOrphans(options.shared.store.lease.heartbeatMs);
   const pkg = JSON.parse(await readFile(resolve(packageRoot, 'package.json'), 'utf8')) as { version: string };
   const app = createStudioApp({
     service,

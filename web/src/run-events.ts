@@ -38,6 +38,8 @@ export interface RunView {
   /** Shots whose QA finished (executed or reused). */
   shotsDone: number;
   retries: RunNotice[];
+  /** The run's warnings (a queue no worker serves, a worker that cannot take the run's jobs), newest last. */
+  warnings: RunNotice[];
   errors: RunErrorView[];
   /** The latest live preview per shot (transient: sent without an id, never replayed; the frame replaces it). */
   previews: Record<string, ShotPreview>;
@@ -56,6 +58,7 @@ const EVENT_TYPES: ReadonlyArray<PipelineEvent['type']> = [
   'step-completed',
   'step-failed',
   'progress',
+  'warning',
   'run-finished',
 ];
 
@@ -70,6 +73,7 @@ export const initialRunView = (runId: string | null): RunView => ({
   totalShots: 0,
   shotsDone: 0,
   retries: [],
+  warnings: [],
   errors: [],
   previews: {},
   lastEventId: 0,
@@ -136,6 +140,8 @@ export function reduceRunView(view: RunView, action: Action): RunView {
         ],
       };
     }
+    case 'warning':
+      return { ...next, warnings: [...view.warnings, { key: `${action.id}`, text: e.message }].slice(-5) };
     case 'progress':
       return {
         ...next,

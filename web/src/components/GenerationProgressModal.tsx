@@ -113,6 +113,13 @@ export function GenerationProgressModal({
         )}
       </p>
       {generationStatus?.message && <p className="message">{generationStatus.message}</p>}
+      {run.warnings.length > 0 && (
+        <ul className="notices" aria-label="Warnings">
+          {run.warnings.map((n) => (
+            <li key={n.key}>⚠ {n.text}</li>
+          ))}
+        </ul>
+      )}
       {run.retries.length > 0 && (
         <ul className="notices" aria-label="Retries">
           {run.retries.map((n) => (
