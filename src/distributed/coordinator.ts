@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { JobsOptions } from 'bullmq';
 import type { JobFlowProducer, JobQueue } from './queue/index.js';
@@ -21,7 +22,13 @@ import type { CreateRunInput, EventRecord, RunRecord } from '../store/run-store.
 import { backendIdentity, identityDifferences } from './backend-identity.js';
 import { DEFAULT_QUEUE_NAME, finishJobId, sheetJobId, shotJobId, type JobData } from './job-ids.js';
 import type { QueueHandle } from './queue-handle.js';
-import { JOB_FINISHED, followRunEvents, type JobFinishedEvent } from './run-events.js';
+import {
+  JOB_FINISHED,
+  RUN_CLAIMED,
+  followRunEvents,
+  type JobFinishedEvent,
+  type RunClaimedEvent,
+} from './run-events.js';
 import { distributedSnapshot, type DistributedSettings } from './run-settings.js';
 
 export interface QueuedRunOptions extends PipelineOptions {
@@ -90,6 +97,8 @@ export async function runOnQueue(project: Project, options: QueuedRunOptions): P
     : remoteCancel.signal;
   const queue = options.queue.queue(queueName);
   const flow = options.queue.flowProducer();
+  // Where this coordinator's claim of a recorded run sits in its log: what came before is an earlier attempt.
+  const claim: { seq?: number } = {};
   // The queue's server may restart mid-run: its connections reconnect; an unheard 'error' event would end the
   // process instead. What the run needs is in the store's event log, which it keeps following meanwhile.
   const quiet = (): void => undefined;
@@ -104,11 +113,12 @@ export async function runOnQueue(project: Project, options: QueuedRunOptions): P
         openRun: (store, input) =>
           options.runId === undefined
             ? createOrAttach(store, input, settings)
-            : claimQueuedRun(store, options.runId, input, settings),
+            : claimQueuedRun(store, options.runId, input, settings, claim),
         drive: (session) =>
-          driveOnQueue(session, { ...options, queueName }, queue, flow, () =>
-            abortWith(remoteCancel, 'user'),
-          ),
+          driveOnQueue(session, { ...options, queueName }, queue, flow, {
+            onRemoteCancel: () => abortWith(remoteCancel, 'user'),
+            ...(claim.seq === undefined ? {} : { claimSeq: claim.seq }),
+          }),
         leaves: (error) => error instanceof LeftRunError,
       },
     );
@@ -135,6 +145,7 @@ async function claimQueuedRun(
   runId: string,
   input: CreateRunInput,
   settings: DistributedSettings,
+  claim: { seq?: number },
 ): Promise<{ run: RunRecord; resumed: boolean }> {
   const run = await store.getRun(runId);
   if (run === undefined) {
@@ -165,7 +176,12 @@ async function claimQueuedRun(
   }
   const holder = (await store.runHolders(run.projectId)).find((h) => h.live);
   if (holder?.run.id === runId) return { run, resumed: true };
-  return { run: await store.setRunStatus(runId, 'running'), resumed: true };
+  const claimed = await store.setRunStatus(runId, 'running');
+  claim.seq = await store.appendEvent(runId, RUN_CLAIMED, {
+    type: RUN_CLAIMED,
+    by: `${hostname()}:${process.pid}`,
+  } satisfies RunClaimedEvent);
+  return { run: claimed, resumed: true };
 }
 
 /**
@@ -222,8 +238,13 @@ async function driveOnQueue(
   options: QueuedRunOptions & { queueName: string },
   queue: JobQueue,
   flow: JobFlowProducer,
-  onRemoteCancel: () => void,
+  hooks: {
+    onRemoteCancel: () => void;
+    /** This coordinator claimed the run at this seq of its log: earlier events are of an earlier attempt. */
+    claimSeq?: number;
+  },
 ): Promise<PipelineResult> {
+  const { onRemoteCancel } = hooks;
   const { ctx, body, run } = session;
   const { project, progress } = ctx;
   const runId = run.id;
@@ -247,6 +268,17 @@ async function driveOnQueue(
   const idleWarningMs = options.idleWarningMs ?? 30_000;
 
   const onRecord = (record: EventRecord): void => {
+    // Jobs finished before a claim are an earlier attempt's (the same ids come back): forgotten.
+    if (record.type === RUN_CLAIMED) {
+      finishedJobs.clear();
+      return;
+    }
+    const earlier = hooks.claimSeq !== undefined && record.seq < hooks.claimSeq;
+    if (earlier) {
+      // What the earlier attempts finished still counts towards progress; their events were shown then.
+      if (STEP_EVENTS.has(record.type)) trackStep(session, record.payload as PipelineEvent);
+      return;
+    }
     if (record.type === JOB_FINISHED) {
       const event = record.payload as JobFinishedEvent;
       finishedJobs.set(event.jobId, event);
@@ -279,11 +311,13 @@ async function driveOnQueue(
     }
     if (!states.some((state) => WAITING_STATES.has(state))) return;
     idleWarned = true;
-    session.emit({
+    // Into the run's log, not straight to the caller: the follower hands it on like a worker's warning, so this
+    // coordinator's caller, any other coordinator and the studio's streams all see it once.
+    await options.store.appendEvent(runId, 'warning', {
       type: 'warning',
       stage,
       message: `no worker has taken a job of run ${runId} for ${Math.round(idleWarningMs / 1000)} s: start \`storycore worker --queue ${options.queue.label} --artifacts …\``,
-    });
+    } satisfies PipelineEvent);
   };
 
   let statusCheckedAt = Date.now();

@@ -71,3 +71,16 @@ export function followRunEvents(
     },
   };
 }
+
+/**
+ * A coordinator claimed the run again (a resume, a studio adopting it): every `job-finished` before this event is
+ * of an earlier attempt — the same job ids come back, and a failed finish job of the last attempt must not end this
+ * one. Followers forget what they learned of jobs before it.
+ */
+export interface RunClaimedEvent {
+  type: 'run-claimed';
+  /** The coordinator (host:pid) that claimed it. */
+  by: string;
+}
+
+export const RUN_CLAIMED = 'run-claimed';

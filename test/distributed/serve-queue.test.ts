@@ -344,7 +344,7 @@ describe('the studio on a queue', () => {
     expect(local.stderr).not.toMatch(/\n\s+at /);
 
     const resumed = await runCli(args(['resume', runId]), { timeoutMs: 180_000 });
-    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.code, `${resumed.stderr}\n${resumed.stdout.slice(-3000)}`).toBe(0);
     const result = parseJsonLines(resumed.stdout).at(-1)!;
     expect(result).toMatchObject({ type: 'result', success: true, runId });
     expect((await store.getRun(runId))?.status).toBe('succeeded');
