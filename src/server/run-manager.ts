@@ -85,13 +85,18 @@ export class RunManager {
    * progress keeps coming. Two studios adopting the same run at once: the store lets one claim it.
    */
   adoptOrphans(intervalMs: number): void {
+    // A run this studio cannot drive (recorded by another version, say) is said once, not every round.
+    const refused = new Set<string>();
     const round = async (): Promise<void> => {
       for (const run of await this.engine.orphans()) {
-        if (this.leaving.signal.aborted || this.byProject.has(run.projectId)) continue;
+        if (this.leaving.signal.aborted || this.byProject.has(run.projectId) || refused.has(run.id)) continue;
         await this.relaunch(run, { backend: 'draft' }).catch((error: unknown) => {
           // Claimed by another studio meanwhile (a conflict): it is theirs to finish.
-          if (!(error instanceof ConflictError))
-            (this.options.onWarning ?? process.emitWarning)(`run ${run.id}: ${errorMessage(error)}`);
+          if (error instanceof ConflictError) return;
+          refused.add(run.id);
+          (this.options.onWarning ?? process.emitWarning)(
+            `run ${run.id} has no coordinator and cannot be adopted here: ${errorMessage(error)}`,
+          );
         });
       }
     };
@@ -111,7 +116,7 @@ export class RunManager {
   }
 
   /** A recorded run driven again from its snapshot (a resume, an adoption). */
-  private relaunch(run: RunRecord, settings: RunSettings): Promise<string> {
+  private async relaunch(run: RunRecord, settings: RunSettings): Promise<string> {
     const resumption = this.engine.resumption(run, this.leaving.signal);
     return this.launch(
       run.projectId,

@@ -186,6 +186,18 @@ describe('the studio on a queue', () => {
     const zip = await fetch(`${studio.origin}${results.exportPackageUrl}`);
     expect(zip.status).toBe(200);
     expect((await zip.arrayBuffer()).byteLength).toBeGreaterThan(1000);
+    // Deleted from the studio: gone from the shared journal, its export gone from the studio's export folder.
+    const deleted = await call<{ deleted: string[]; removedExports: string[] }>(
+      studio,
+      `/api/runs/${runId}`,
+      {
+        method: 'DELETE',
+      },
+    );
+    expect(deleted.deleted).toEqual([runId]);
+    expect(deleted.removedExports.length).toBe(2);
+    expect(await store.getRun(runId)).toBeUndefined();
+    expect((await fetch(`${studio.origin}/api/runs/${runId}`)).status).toBe(404);
     await stopStudio(studio.cli);
   }, 180_000);
 
@@ -273,6 +285,7 @@ describe('the studio on a queue', () => {
         return run.live ? run : undefined;
       });
       expect(shown.status).toBe('running');
+      expect((await fetch(`${again.origin}/api/runs/${runId}`, { method: 'DELETE' })).status).toBe(409);
       double.clearFaults();
       const after = await readSse(`${again.origin}/api/runs/${runId}/events`, {
         headers: { 'last-event-id': lastEventId },
