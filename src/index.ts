@@ -317,8 +317,12 @@ export type { SqliteConnectionOptions } from './store/sqlite-connection.js';
 export type { SqliteRunStoreOptions } from './store/sqlite-run-store.js';
 
 // The studio: `storycore serve` (HTTP API + SSE + web UI).
-export { startStudioServer, RunManager } from './server/index.js';
+export { startStudioServer, RunManager, embeddedEngine } from './server/index.js';
 export type {
+  StudioEngine,
+  RunResumption,
+  SharedEngine,
+  DeletedRuns,
   StudioServer,
   StudioServerOptions,
   RunManagerOptions,

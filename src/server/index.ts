@@ -6,3 +6,7 @@ export { RunManager } from './run-manager.js';
 export type { PreviewEvent, RunListener, RunManagerOptions } from './run-manager.js';
 export type { RunSettings } from './backend-settings.js';
 export type { StudioResults, FrameResult } from './results.js';
+export { embeddedEngine } from './run-engine.js';
+export type { StudioEngine, RunResumption } from './run-engine.js';
+export type { SharedEngine } from './queue-engine.js';
+export type { DeletedRuns } from './run-deletion.js';
