@@ -199,7 +199,8 @@ export async function runPipelineWith(
   // finally below that removes the listener is not reached from there.
   if (outer.aborted) onOuterAbort();
   else outer.addEventListener('abort', onOuterAbort, { once: true });
-  journal = eventJournal(store, runId, warnOnce);
+  const log = eventJournal(store, runId, warnOnce);
+  journal = log;
   const { ctx, stopServerEvents } = createRunContext(
     project,
     { ...options, signal: inner.signal },
@@ -263,6 +264,8 @@ export async function runPipelineWith(
     throw error;
   } finally {
     clearInterval(heartbeat);
+    // The log's last appends (run-finished) land before the caller may close a networked store.
+    await log.flush();
     silenced = outer.aborted;
     stopServerEvents?.();
     outer.removeEventListener('abort', onOuterAbort);
@@ -279,9 +282,10 @@ export function eventJournal(
   store: AsyncRunStore,
   runId: string,
   onError: (error: unknown) => void,
-): (event: PipelineEvent) => void {
+): ((event: PipelineEvent) => void) & { flush: () => Promise<void> } {
   let loggedPercent = -1;
-  return (event) => {
+  const pending = new Set<Promise<unknown>>();
+  const append = (event: PipelineEvent): void => {
     if (event.type === 'servers' && event.message === undefined) return;
     if (event.type === 'preview') return; // transient: the frame replaces it
     if (event.type === 'progress') {
@@ -289,8 +293,15 @@ export function eventJournal(
       if (percent === loggedPercent) return;
       loggedPercent = percent;
     }
-    store.appendEvent(runId, event.type, event).catch(onError);
+    const appended = store.appendEvent(runId, event.type, event).catch(onError);
+    pending.add(appended);
+    void appended.finally(() => pending.delete(appended));
   };
+  /** Waits for the appends made so far (never rejects: a failed append was already told to onError). */
+  const flush = async (): Promise<void> => {
+    await Promise.allSettled([...pending]);
+  };
+  return Object.assign(append, { flush });
 }
 
 /**
