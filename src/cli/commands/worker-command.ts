@@ -20,14 +20,7 @@ interface WorkerFlags extends GlobalOptions, BackendFlags, QueueFlags {
 
 /** The options that put a run on a queue; shared by `worker`, `generate`/`resume --queue` and `serve --queue`. */
 export function addQueueOptions(cmd: Command, forWorker: boolean): Command {
-  if (!forWorker) {
-    cmd.option(
-      '--idle-warning <s>',
-      'warn when no worker has taken a job of the run for this long (default 30)',
-      intAtLeast('--idle-warning', 1),
-    );
-  }
-  return cmd
+  cmd
     .option(
       '--queue <url>',
       forWorker
@@ -43,6 +36,14 @@ export function addQueueOptions(cmd: Command, forWorker: boolean): Command {
       'the shared artifacts: a folder every worker reaches (NFS) or s3://bucket/prefix?endpoint=…',
     )
     .option('--queue-name <name>', 'the BullMQ queue within the server (default storycore)');
+  if (!forWorker) {
+    cmd.option(
+      '--idle-warning <s>',
+      'warn when no worker has taken a job of a queued run for this long (default 30)',
+      intAtLeast('--idle-warning', 1),
+    );
+  }
+  return cmd;
 }
 
 /** Adds `worker`: takes a studio's jobs from the queue and runs them with this machine's backend, until Ctrl-C. */
