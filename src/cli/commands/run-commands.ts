@@ -145,7 +145,8 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
   });
 }
 
-const QUEUE_FLAGS_HINT = '--queue <url> --artifacts <dir|s3://…> (and --store <location> with a Redis queue)';
+/** The flags that name a queued run's queue and shared storage (--store: the journal, with a Redis queue). */
+const QUEUE_FLAGS_HINT = '--queue <url> --artifacts <dir|s3://…> [--store <location>]';
 
 /**
  * A run of this workspace that can be resumed here. A run that is not in it, or one that was started on a queue
@@ -158,7 +159,7 @@ function localRun(svc: SequenceGenerationService, runId: string): { projectId: s
   } catch (error) {
     if (!(error instanceof NotFoundError)) throw error;
     throw new NotFoundError(
-      `${error.message}; a run started on a queue is resumed on it: storycore resume ${runId} ${QUEUE_FLAGS_HINT}`,
+      `${error.message}\n  a run started on a queue is resumed on it: storycore resume ${runId} ${QUEUE_FLAGS_HINT}`,
       { details: { runId } },
     );
   }
