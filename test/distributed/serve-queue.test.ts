@@ -14,6 +14,7 @@ import {
   writeTestProject,
   type RunningCli,
 } from '../helpers/cli.js';
+import { launchBrowser, newPage } from '../helpers/browser.js';
 import { readSse, type SseMessage } from '../helpers/sse.js';
 import { startComfyDouble, type ComfyDouble } from '../support/comfyui-double/index.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
@@ -23,7 +24,8 @@ import { sharedArgs, startWorker, stopWorker, type Shared } from './cluster.js';
  * `storycore serve --queue`: the studio as a front end of the shared engine, with real processes — a throw-away
  * PostgreSQL cluster as the queue and the journal, two `storycore worker`s on the ComfyUI test double, the studio as
  * a `storycore serve` child on loopback, and `generate`/`resume --queue` as other machines would run them. The
- * double's `stall-jobs` fault holds a run mid-way, so "mid-run" is a state, not a race.
+ * double's `stall-jobs` fault holds a run mid-way, so "mid-run" is a state, not a race. One check drives the studio's
+ * UI in Debian's chromium (as the studio's browser tests do).
  */
 
 const SDXL = join(REPO_ROOT, 'examples/workflows/sdxl-text-to-image.json');
@@ -413,6 +415,28 @@ describe('the studio on a queue', () => {
     } finally {
       coordinator.child.kill('SIGINT');
       await coordinator.exited;
+      await stopStudio(studio.cli);
+    }
+  }, 180_000);
+
+  it('in a browser: a run on a queue no worker serves shows the warning in the progress modal, and Cancel there cancels it', async () => {
+    const studio = await startStudio(['--queue-name', 'nobody-listens', '--idle-warning', '1']);
+    await createProject(studio, 'in-browser', 2);
+    const browser = await launchBrowser();
+    try {
+      const page = await newPage(browser);
+      await page.goto(`${studio.origin}#/projects/in-browser`);
+      await page.getByRole('button', { name: 'Generate' }).click();
+      const dialog = page.getByRole('dialog');
+      const warnings = dialog.getByRole('list', { name: 'Warnings' });
+      await warnings.waitFor({ timeout: 60_000 });
+      expect(await warnings.textContent()).toMatch(/no worker has taken a job of run run-\S+ for 1 s/);
+      await dialog.getByRole('button', { name: 'Cancel' }).click();
+      await dialog.getByRole('heading', { name: 'Generation cancelled' }).waitFor();
+      const [run] = await store.listRuns({ projectId: 'in-browser', limit: 1 });
+      expect(run?.status).toBe('cancelled');
+    } finally {
+      await browser.close();
       await stopStudio(studio.cli);
     }
   }, 180_000);
