@@ -334,8 +334,8 @@ async function driveOnQueue(
       // A cancel made elsewhere (the studio, another coordinator) is in the run's status.
       if (Date.now() - statusCheckedAt >= 1000) {
         statusCheckedAt = Date.now();
-        const current = await options.store.getRun(runId).catch(() => undefined);
-        if (current?.status === 'cancelled') {
+        const current = await options.store.getRunStatus(runId).catch(() => undefined);
+        if (current === 'cancelled') {
           onRemoteCancel();
           continue;
         }

@@ -12,7 +12,7 @@ import { toErrorInfo } from '../pipeline/step-runner.js';
 import { findFfmpeg, type FfmpegLookup } from '../stages/animatic/ffmpeg.js';
 import type { ArtifactStore } from '../store/artifact-store.js';
 import type { AsyncRunStore } from '../store/async-run-store.js';
-import type { NewEvent } from '../store/run-store.js';
+import type { NewEvent, RunRecord } from '../store/run-store.js';
 import { backendIdentity, identityDifferences } from './backend-identity.js';
 import { DEFAULT_QUEUE_NAME, type JobData } from './job-ids.js';
 import type { QueueHandle } from './queue-handle.js';
@@ -79,14 +79,23 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
   const lag = monitorEventLoopDelay({ resolution: 20 });
   lag.enable();
   const refusedRuns = new Set<string>();
+  const runs = new Map<string, RunRecord>();
 
   const processor = async (job: Job<JobData>, token?: string, jobSignal?: AbortSignal): Promise<unknown> => {
     const { store } = options;
     const data = job.data;
     const startedAt = new Date().toISOString();
-    const run = await store.getRun(data.runId);
-    if (run === undefined) throw new UnrecoverableError(`run ${data.runId} is not in the store`);
-    if (run.status === 'cancelled') return { skipped: 'cancelled' };
+    // The run's snapshot never changes once recorded: read (a few hundred KB for 1,000 shots) and parsed once per
+    // run on this worker, its status read on its own per job.
+    let run = runs.get(data.runId);
+    if (run === undefined) {
+      run = await store.getRun(data.runId);
+      if (run === undefined) throw new UnrecoverableError(`run ${data.runId} is not in the store`);
+      runs.set(run.id, run);
+      // A worker lives for many runs: keep the few most recent.
+      if (runs.size > 8) runs.delete(runs.keys().next().value!);
+    }
+    if ((await store.getRunStatus(run.id)) === 'cancelled') return { skipped: 'cancelled' };
     const snapshot = distributedSnapshot(run);
     const settings = snapshot.distributed;
     const differences = identityDifferences(mine, settings.backend);
@@ -111,9 +120,9 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
     jobSignal?.addEventListener('abort', cancel, { once: true });
     // A cancelled run stops its active steps here: the coordinator marks it in the store, every worker polls.
     const poll = setInterval(() => {
-      store.getRun(run.id).then(
-        (r) => {
-          if (r?.status === 'cancelled') abortWith(controller, 'user');
+      store.getRunStatus(run.id).then(
+        (status) => {
+          if (status === 'cancelled') abortWith(controller, 'user');
         },
         () => undefined,
       );
@@ -196,7 +205,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
     } catch (error) {
       if (controller.signal.aborted && isCancellation(error)) {
         // The run was cancelled (not this worker stopping): the job is over, not to be retried.
-        if ((await store.getRun(run.id).catch(() => undefined))?.status === 'cancelled')
+        if ((await store.getRunStatus(run.id).catch(() => undefined)) === 'cancelled')
           throw new UnrecoverableError(`run ${run.id} was cancelled`);
         throw error;
       }

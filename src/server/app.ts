@@ -255,7 +255,7 @@ export function createStudioApp(options: StudioAppOptions): Hono {
           if (events.length > 0) idleSince = Date.now();
           if (events.length === PAGE || dirty || previews.size > 0) continue;
           const live = runs.isLive(run.id);
-          const status = (await store.getRun(run.id))?.status;
+          const status = await store.getRunStatus(run.id);
           if (!live && status !== 'running') {
             settledAt ??= Date.now();
             // Settled: one last read (events appended between the read above and the status check), then done.

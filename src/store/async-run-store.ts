@@ -38,6 +38,7 @@ export interface AsyncRunStore {
   readonly lease: LeasePolicy;
   createRun(input: CreateRunInput): Promise<RunRecord>;
   getRun(id: string): Promise<RunRecord | undefined>;
+  getRunStatus(id: string): Promise<RunStatus | undefined>;
   listRuns(options?: ListRunsOptions): Promise<RunRecord[]>;
   setRunStatus(id: string, status: RunStatus, options?: SetRunStatusOptions): Promise<RunRecord>;
   markStaleRunsInterrupted(): Promise<string[]>;
@@ -84,6 +85,7 @@ export function asyncRunStore(store: RunStore): AsyncRunStore {
     },
     createRun: lift((input: CreateRunInput) => store.createRun(input)),
     getRun: lift((id: string) => store.getRun(id)),
+    getRunStatus: lift((id: string) => store.getRunStatus(id)),
     listRuns: lift((options?: ListRunsOptions) => store.listRuns(options)),
     setRunStatus: lift((id: string, status: RunStatus, options?: SetRunStatusOptions) =>
       store.setRunStatus(id, status, options),

@@ -215,6 +215,11 @@ export interface NewEvent {
 export interface RunStore {
   createRun(input: CreateRunInput): RunRecord;
   getRun(id: string): RunRecord | undefined;
+  /**
+   * The run's status alone, without its snapshot: what a worker or coordinator polls every second (a cancel from
+   * another process) — a 1,000-shot run's snapshot is a few hundred KB to read and parse per poll.
+   */
+  getRunStatus(id: string): RunStatus | undefined;
   /** Newest first. */
   listRuns(options?: ListRunsOptions): RunRecord[];
   /** Setting 'running' claims the run for this process (pid, hostname); a terminal status stamps finishedAt. */

@@ -111,6 +111,14 @@ export class SqliteRunStore implements RunStore {
     });
   }
 
+  getRunStatus(id: string): RunStatus | undefined {
+    return this.#db.read('getRunStatus', () => {
+      const row = this.#db.sql('SELECT status FROM runs WHERE id = ?').get(id) as
+        { status: RunStatus } | undefined;
+      return row?.status;
+    });
+  }
+
   listRuns(options: ListRunsOptions = {}): RunRecord[] {
     return this.#db.read('listRuns', () => {
       const where: string[] = [];

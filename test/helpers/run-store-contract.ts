@@ -81,6 +81,10 @@ export function describeRunStoreContract(name: string, open: () => Promise<Opene
         expect(run.finishedAt).toBeUndefined();
         expect(await store.getRun(run.id)).toEqual(run);
         expect(await store.getRun('run-missing')).toBeUndefined();
+        expect(await store.getRunStatus(run.id)).toBe('running');
+        expect(await store.getRunStatus('run-missing')).toBeUndefined();
+        await store.setRunStatus(run.id, 'cancelled');
+        expect(await store.getRunStatus(run.id)).toBe('cancelled');
       });
 
       it('lists runs newest first, filtered by project and status, up to a limit', async () => {

@@ -136,6 +136,13 @@ export class PostgresRunStore implements AsyncRunStore {
     });
   }
 
+  async getRunStatus(id: string): Promise<RunStatus | undefined> {
+    return this.#db.read('getRunStatus', async (sql) => {
+      const [row] = await sql.rows<{ status: RunStatus }>('SELECT status FROM runs WHERE id = $1', [id]);
+      return row?.status;
+    });
+  }
+
   async listRuns(options: ListRunsOptions = {}): Promise<RunRecord[]> {
     return this.#db.read('listRuns', async (sql) => {
       const statuses =
