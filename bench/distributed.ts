@@ -132,7 +132,7 @@ async function measure(topology: 'postgres' | 'redis'): Promise<Measured> {
     });
     // CPU of every process of ours (workers, coordinator, the doubles in this one), sampled through the run, so the
     // CPU spent during the shot phase alone can be read off between its first start and last end.
-    const cpuSamples: Array<{ at: number; ms: number }> = [];
+    const cpuSamples: Array<{ at: number; parts: number[] }> = [];
     const coordinator = startCli(
       [
         'generate',
@@ -147,19 +147,29 @@ async function measure(topology: 'postgres' | 'redis'): Promise<Measured> {
       { timeoutMs: 1_800_000 },
     );
     const servers = serverPids(server);
-    const sample = (): void => {
-      const self = process.cpuUsage();
-      let ms = (self.user + self.system) / 1000;
-      // PostgreSQL starts a backend per new connection: looked up again at every sample.
-      const serverNow = topology === 'postgres' ? serverPids(server) : servers;
-      for (const pid of [...workers.map((w) => w.child.pid!), coordinator.child.pid!, ...serverNow]) {
+    const sumCpu = (pids: number[]): number => {
+      let ms = 0;
+      for (const pid of pids) {
         try {
           ms += cpuMs(pid);
         } catch {
-          // exited between samples: its last sample stands
+          // exited between samples
         }
       }
-      cpuSamples.push({ at: Date.now(), ms });
+      return ms;
+    };
+    const sample = (): void => {
+      const self = process.cpuUsage();
+      cpuSamples.push({
+        at: Date.now(),
+        parts: [
+          sumCpu(workers.map((w) => w.child.pid!)),
+          sumCpu([coordinator.child.pid!]),
+          (self.user + self.system) / 1000,
+          // PostgreSQL starts a backend per new connection: looked up again at every sample.
+          sumCpu(topology === 'postgres' ? serverPids(server) : servers),
+        ],
+      });
     };
     sample();
     const sampler = setInterval(sample, 200);
@@ -207,11 +217,10 @@ async function measure(topology: 'postgres' | 'redis'): Promise<Measured> {
     const perJob = shotJobs.map((j) => j.end - j.start).sort((a, b) => a - b);
     const firstStart = Math.min(...shotJobs.map((j) => j.start));
     const lastEnd = Math.max(...shotJobs.map((j) => j.end));
-    const cpuAt = (t: number): number => {
-      const after = cpuSamples.find((x) => x.at >= t) ?? cpuSamples.at(-1)!;
-      return after.ms;
-    };
-    const shotPhaseCpuMs = cpuAt(lastEnd) - cpuAt(firstStart);
+    const cpuAt = (t: number): number[] => (cpuSamples.find((x) => x.at >= t) ?? cpuSamples.at(-1)!).parts;
+    // Workers, coordinator, doubles (this process), the queue's server: CPU spent in the shot phase, ms per shot.
+    const perShot = cpuAt(lastEnd).map((ms, i) => (ms - cpuAt(firstStart)[i]!) / SHOTS);
+    const shotPhaseCpuMs = perShot.reduce((a, b) => a + b, 0) * SHOTS;
     // The least the shot phase could take with this much CPU on the machine's cores, whatever the queue did.
     const cpuFloorMs = shotPhaseCpuMs / availableParallelism();
     const stepMedian = (stage: string): number =>
@@ -248,6 +257,10 @@ async function measure(topology: 'postgres' | 'redis'): Promise<Measured> {
         [
           'CPU per shot in the shot phase (every process)',
           `${(shotPhaseCpuMs / SHOTS).toFixed(1)} ms (budget ${((availableParallelism() * LATENCY_MS) / WORKERS).toFixed(0)} ms)`,
+        ],
+        [
+          '  workers / coordinator / doubles / queue server',
+          perShot.map((ms) => ms.toFixed(1)).join(' / ') + ' ms',
         ],
         [
           `CPU floor (its CPU ÷ ${availableParallelism()} cores) ÷ ideal`,
