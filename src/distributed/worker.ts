@@ -80,6 +80,43 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
   lag.enable();
   const refusedRuns = new Set<string>();
   const runs = new Map<string, RunRecord>();
+  // Whether this machine's backend can run anything: a ComfyUI pool whose every server is down or excluded (one
+  // quarantined for a hung job, one unreachable) cannot, however long it waits. Such a worker stops taking jobs and
+  // hands the ones it holds back to the queue, for workers whose servers work, instead of failing them; it takes
+  // jobs again once its pool lets a server back in. `undefined`: usable.
+  let unusable: string | undefined;
+  /** The running jobs that need the backend (sheet and shot jobs), stopped when it becomes unusable. */
+  const needBackend = new Set<AbortController>();
+  const left = new WeakSet<AbortController>();
+  /** The BullMQ worker, once made (it needs the processor below). */
+  const taking: { worker?: { pause(doNotWaitActive?: boolean): Promise<void>; resume(): Promise<void> } } =
+    {};
+  const unsubscribe = options.backend.onStatus?.((status) => {
+    const none = status.servers.length > 0 && !status.servers.some((s) => s.state === 'up');
+    if (none && unusable === undefined) {
+      unusable = status.servers
+        .map((s) => `${s.name} ${s.state}${s.reason === undefined ? '' : ` (${s.reason})`}`)
+        .join('; ');
+      log(
+        `worker ${name} has no usable ComfyUI server (${unusable}): its jobs are left to other workers until one is back`,
+      );
+      for (const controller of needBackend) {
+        left.add(controller);
+        abortWith(controller, 'shutdown');
+      }
+      void taking.worker?.pause(true);
+    } else if (!none && unusable !== undefined) {
+      unusable = undefined;
+      log(`worker ${name}: a ComfyUI server is usable again; taking jobs`);
+      void taking.worker?.resume();
+    }
+  });
+  /** Back to the queue for another worker (not a failure: no attempt is used up). */
+  const leave = async (job: Job<JobData>, token: string | undefined, delayMs: number): Promise<never> => {
+    report.jobs.refused++;
+    await job.moveToDelayed(Date.now() + delayMs, token);
+    throw new DelayedError();
+  };
 
   const processor = async (job: Job<JobData>, token?: string, jobSignal?: AbortSignal): Promise<unknown> => {
     const { store } = options;
@@ -113,9 +150,15 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
       await job.moveToDelayed(Date.now() + 5000, token);
       throw new DelayedError();
     }
+    if (unusable !== undefined && data.scope !== 'finish') {
+      // Fetched as the pool lost its last server (the pause is not instant): straight back for another worker.
+      return leave(job, token, 1000);
+    }
     const scope: PipelineScope =
       data.scope === 'shot' ? { kind: 'shot', shotId: data.shotId } : { kind: data.scope };
     const controller = new AbortController();
+    // The finish job (export, animatic) never calls the backend.
+    if (data.scope !== 'finish') needBackend.add(controller);
     const cancel = (): void => abortWith(controller, 'shutdown');
     jobSignal?.addEventListener('abort', cancel, { once: true });
     // A cancelled run stops its active steps here: the coordinator marks it in the store, every worker polls.
@@ -203,6 +246,12 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
       report.jobs.done++;
       return { ok: failure === undefined };
     } catch (error) {
+      if (left.has(controller) && isCancellation(error)) {
+        // Stopped because this worker's servers all went (a hung one quarantined): its steps are not journaled as
+        // failed, and the job goes back to the queue at once for a worker whose servers work.
+        log(`job ${job.id} (${describe(data)}) left to other workers: no usable ComfyUI server here`);
+        return await leave(job, token, 0);
+      }
       if (controller.signal.aborted && isCancellation(error)) {
         // The run was cancelled (not this worker stopping): the job is over, not to be retried.
         if ((await store.getRunStatus(run.id).catch(() => undefined)) === 'cancelled')
@@ -223,6 +272,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
       throw error;
     } finally {
       flushEvents();
+      needBackend.delete(controller);
       clearInterval(poll);
       stopServerEvents?.();
       jobSignal?.removeEventListener('abort', cancel);
@@ -237,7 +287,9 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
     maxStalledCount: 2,
   });
   worker.on('error', (error) => log(`queue: ${errorMessage(error)}`));
+  taking.worker = worker;
   await worker.waitUntilReady();
+  if (unusable !== undefined) await worker.pause(true);
   log(`worker ${name} ready on ${options.queue.label} (queue ${options.queueName ?? DEFAULT_QUEUE_NAME})`);
   await new Promise<void>((resolve) => {
     if (options.signal?.aborted) resolve();
@@ -245,6 +297,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
   });
   // Not forced: running jobs finish first (a second Ctrl-C quits at once; their locks lapse and other workers take
   // them over).
+  unsubscribe?.();
   await worker.close();
   lag.disable();
   report.eventLoopDelayMs = { p99: lag.percentile(99) / 1e6, max: lag.max / 1e6 };

@@ -20,7 +20,7 @@ import type {
   ServerStatus,
 } from '../types.js';
 import { classifyError } from '../../core/error-classify.js';
-import { ComfyUiClient, type ComfyUiClientOptions } from './client.js';
+import { ComfyUiClient, isJobTimeout, type ComfyUiClientOptions } from './client.js';
 import { PoolMember, ServerPool, serverName, type AdmitCheck, type PoolOptions } from './pool.js';
 import type { ObjectInfo } from './object-info.js';
 import type { OutputFile } from './prompt-job.js';
@@ -162,6 +162,18 @@ export class ComfyUiBackend implements ImageBackend {
           continue;
         }
         if (!serverFault(error) || attempt >= maxMoves) throw error;
+        if (isJobTimeout(error)) {
+          // The server hung on this job (still answering, never finishing it): out of the pool, even the last one;
+          // the client already asked it to delete and interrupt the job, and re-admission asks again while it runs.
+          this.pool.quarantine(member, label, error);
+          if (promptId) member.stale.add(promptId);
+          movedFrom = member;
+          avoid.add(member);
+          if (this.pool.hasAlternative(avoid)) continue;
+          // Nowhere to move it now: the step's retry waits for a server (up to the outage timeout).
+          this.pool.moved(member, label, undefined);
+          throw error;
+        }
         if (!this.pool.hasAlternative(new Set([...avoid, member]))) throw error;
         // The server failed this job (unreachable, 5xx, timeout, lost it): count it against the server and try
         // another one.

@@ -264,7 +264,8 @@ export class ComfyUiClient {
             const id = job.promptId;
             finish(
               new TimeoutError(`job on ComfyUI at ${this.url} ran longer than ${this.opts.jobTimeoutMs} ms`, {
-                details: { server: this.url, promptId: id },
+                // `jobTimeoutMs` marks a hung job (see isJobTimeout): the server, not the request, is at fault.
+                details: { server: this.url, promptId: id, jobTimeoutMs: this.opts.jobTimeoutMs },
               }),
             );
             if (id) this.track(this.cancelOnServer(id, job));
@@ -598,6 +599,19 @@ export class ComfyUiClient {
   private wakeAll(): void {
     for (const job of new Set(this.jobs.values())) job.wake();
   }
+}
+
+/**
+ * Whether `error` is a job that ran past `jobTimeoutMs` on its server: the server took the work and never finished it
+ * (a hung GPU, a deadlocked node) while still answering HTTP — which its probes cannot see, so the pool quarantines it
+ * on this error instead.
+ */
+export function isJobTimeout(error: unknown): boolean {
+  return (
+    isStoryCoreError(error) &&
+    error.code === ErrorCode.TIMEOUT &&
+    typeof error.details['jobTimeoutMs'] === 'number'
+  );
 }
 
 /** A history entry of a job that finished without error (its outputs can be taken as the job's). */

@@ -212,6 +212,18 @@ export class ServerPool {
     this.failed(member, error);
   }
 
+  /**
+   * A job hung on `member`: it ran past the job timeout while the server kept answering. The server is taken out at
+   * once, even when it is the last one: its probes answer, so only this can see it, and every job sent there would
+   * queue behind the hung one (whose timeout counts from its start, so a queued job would wait for ever). It is let
+   * back in once a probe finds the hung job gone from its queue (see `probe`).
+   */
+  quarantine(member: PoolMember, label: string, error: unknown): void {
+    if (member.state !== 'up') return;
+    this.reportOf(member).pending.add(label);
+    this.takeDown(member, `hung: ${errorMessage(error)}`);
+  }
+
   /** Whether a live server outside `avoid` exists (somewhere else to move a job). */
   hasAlternative(avoid: ReadonlySet<PoolMember>): boolean {
     return this.members.some((m) => m.state === 'up' && !avoid.has(m));
@@ -364,6 +376,15 @@ export class ServerPool {
         member.state = 'excluded';
         member.reason = refusal;
         this.announce(`${member.name} excluded: ${refusal}`);
+        return;
+      }
+      // Still running a job we moved away (quarantined for a hung job, or it was only slow to answer): it stays out
+      // while that job runs, since ours would wait behind it. The cancel is sent again every round: a server that
+      // recovers acts on it (an interrupt lands at the hung node's next step), and the next probe lets it back in.
+      const { running } = await member.client.queue(AbortSignal.timeout(this.probeTimeoutMs));
+      const stuck = running.filter((id) => member.stale.has(id));
+      if (stuck.length > 0) {
+        await Promise.all(stuck.map((id) => member.client.cancelOnServer(id)));
         return;
       }
       // Jobs moved away while it was gone must not run here now: delete them (and interrupt, if one runs).
