@@ -1,4 +1,4 @@
-import { ValidationError } from '../core/errors.js';
+import { ValidationError, errorMessage } from '../core/errors.js';
 import type { QueueHandle } from '../distributed/queue-handle.js';
 import type { ArtifactStore } from '../store/artifact-store.js';
 import type { AsyncRunStore } from '../store/async-run-store.js';
@@ -21,10 +21,12 @@ export async function openQueueParts(
   onError?: (message: string) => void,
 ): Promise<QueueParts> {
   const location = requireQueue(opts);
-  const [{ openQueueHandle }, { openSharedArtifacts, openSharedRunStore }] = await Promise.all([
-    import('../distributed/queue-handle.js'),
-    import('../distributed/locations.js'),
-  ]);
+  const [{ openQueueHandle }, { openSharedArtifacts, openSharedRunStore }, { patientRunStore }] =
+    await Promise.all([
+      import('../distributed/queue-handle.js'),
+      import('../distributed/locations.js'),
+      import('../distributed/patient-store.js'),
+    ]);
   const artifacts = await openSharedArtifacts(opts.artifacts);
   const isRedis = /^rediss?:/i.test(location.trim());
   if (opts.store === undefined && isRedis) {
@@ -35,7 +37,17 @@ export async function openQueueParts(
   const queue = await openQueueHandle(location, { signal, ...(onError ? { onError } : {}) });
   try {
     // With a PostgreSQL queue the journal defaults to the same database (its own schema).
-    const { store } = await openSharedRunStore(opts.store ?? location, signal);
+    const { store: opened } = await openSharedRunStore(opts.store ?? location, signal);
+    // Workers and coordinators ride out a restart of the journal's server (see patientRunStore); said at most
+    // every 5 s, not once per waiting call.
+    let saidAt = 0;
+    const store = patientRunStore(opened, {
+      onWait: (error) => {
+        if (Date.now() - saidAt < 5000) return;
+        saidAt = Date.now();
+        onError?.(`${errorMessage(error)} (waiting up to 60 s for it)`);
+      },
+    });
     return {
       queue,
       store,

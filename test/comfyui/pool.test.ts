@@ -266,6 +266,34 @@ describe('failover', () => {
   });
 });
 
+describe('a server that hangs on a job', () => {
+  it('is quarantined by the job timeout even as the only server, and let back only once the hung job is gone', async () => {
+    const [d] = await servers(1);
+    const { backend, messages } = await pool([d!.url], sampler(4), { jobTimeoutMs: 600 });
+    d!.inject({ kind: 'stall-jobs' });
+    const t = performance.now();
+    const error = await backend.generate(request('hung')).catch((e: unknown) => e);
+    // The job's own timeout, not the outage wait: the step's retry then waits for a server.
+    expect((error as Error).message).toMatch(/ran longer than 600 ms/);
+    expect(performance.now() - t).toBeLessThan(3000);
+    const hung = d!.queueSnapshot().running[0]!;
+    expect(backend.servers()[0]).toMatchObject({ state: 'down', reason: expect.stringMatching(/^hung: /) });
+    expect(messages.some((m) => m.startsWith('every ComfyUI server is down'))).toBe(true);
+    // Its probes answer, but it still runs the hung job: it stays out for several health rounds.
+    await new Promise((r) => setTimeout(r, 5 * FAST.healthIntervalMs));
+    expect(backend.servers()[0]!.state).toBe('down');
+    // It recovers: the interrupt it was sent lands, the job ends interrupted, and the server is back.
+    d!.clearFaults();
+    await until(() => backend.servers()[0]!.state === 'up');
+    const entry = (await (await fetch(`${d!.url}/history/${hung}`)).json()) as Record<
+      string,
+      { status: { messages: Array<[string]> } }
+    >;
+    expect(entry[hung]!.status.messages.map((m) => m[0])).toContain('execution_interrupted');
+    expect(serverOf(await backend.generate(request('after')))).toBe(d!.url);
+  });
+});
+
 describe('start', () => {
   it('excludes a server that cannot run the workflow, naming it and why, and starts on the others', async () => {
     const [good] = await servers(1);

@@ -1,7 +1,9 @@
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { patientRunStore } from '../../src/distributed/patient-store.js';
 import { openQueueConnection } from '../../src/distributed/queue/index.js';
+import { StoreError } from '../../src/core/errors.js';
 import { PostgresRunStore } from '../../src/store/postgres/index.js';
 import {
   REPO_ROOT,
@@ -190,6 +192,28 @@ async function runThroughCrash(
   );
   await Promise.all(workers.splice(0).map(stopWorker));
 }
+
+describe('the run store as workers and coordinators use it (patientRunStore)', () => {
+  it('waits out a PostgreSQL restart instead of failing the call; gives up after its window', async () => {
+    const raw = await PostgresRunStore.open(postgres.url);
+    const store = patientRunStore(raw, { windowMs: 20_000 });
+    const brief = patientRunStore(raw, { windowMs: 500 });
+    try {
+      await postgres.kill9();
+      // Without the wrapper the call fails at once, retryably, naming the server.
+      const bare = await raw.listRuns({ limit: 1 }).catch((e: unknown) => e);
+      expect(bare).toBeInstanceOf(StoreError);
+      expect((bare as StoreError).retryable).toBe(true);
+      await expect(brief.listRuns({ limit: 1 })).rejects.toBeInstanceOf(StoreError);
+      const waiting = store.listRuns({ limit: 1 });
+      await sleep(1500);
+      await postgres.restart();
+      await expect(waiting).resolves.toEqual(expect.any(Array));
+    } finally {
+      await raw.close();
+    }
+  }, 60_000);
+});
 
 describe('kill -9 of the queue server mid-run', () => {
   it('PostgreSQL (queue and journal): restarted on the same data, the run completes, nothing lost or left active', async () => {
