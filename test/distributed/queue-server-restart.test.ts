@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -211,6 +213,42 @@ describe('the run store as workers and coordinators use it (patientRunStore)', (
       await expect(waiting).resolves.toEqual(expect.any(Array));
     } finally {
       await raw.close();
+    }
+  }, 60_000);
+});
+
+describe('a PostgreSQL server that freezes (SIGSTOP: the socket stays open, nothing answers)', () => {
+  it('fails a call within the query timeout, retryably, instead of hanging it; the store works once it thaws', async () => {
+    const store = await PostgresRunStore.open(postgres.url, { queryTimeoutMs: 1500, poolSize: 1 });
+    // The postmaster's pid is the first line of postmaster.pid. Its backends are its children but each in a
+    // process group of its own (postgres calls setsid), so the whole server is frozen process by process.
+    const postmaster = Number(
+      (await readFile(join(postgres.dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0],
+    );
+    const server = (): number[] => [
+      postmaster,
+      ...spawnSync('pgrep', ['-P', String(postmaster)], { encoding: 'utf8' })
+        .stdout.split('\n')
+        .filter(Boolean)
+        .map(Number),
+    ];
+    const signal = (name: NodeJS.Signals): void => {
+      for (const pid of server()) process.kill(pid, name);
+    };
+    try {
+      await store.listRuns({ limit: 1 }); // an open, idle connection to the server
+      signal('SIGSTOP');
+      const t = Date.now();
+      const error = await store.listRuns({ limit: 1 }).catch((e: unknown) => e);
+      const waited = Date.now() - t;
+      signal('SIGCONT');
+      expect(error).toBeInstanceOf(StoreError);
+      expect((error as StoreError).retryable).toBe(true);
+      expect(waited).toBeLessThan(1500 + 2000);
+      await expect(store.listRuns({ limit: 1 })).resolves.toEqual(expect.any(Array));
+    } finally {
+      signal('SIGCONT');
+      await store.close();
     }
   }, 60_000);
 });

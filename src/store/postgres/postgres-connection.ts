@@ -17,6 +17,8 @@ export interface PostgresConnectionOptions {
   poolSize?: number;
   /** How long connecting may take before the call fails (retryably). @default 10000 */
   connectTimeoutMs?: number;
+  /** How long a statement may go unanswered before it fails (retryably). @default 60000 */
+  queryTimeoutMs?: number;
   signal?: AbortSignal;
 }
 
@@ -62,6 +64,12 @@ export class PostgresConnection {
       max: options.poolSize ?? 10,
       connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
       keepAlive: true,
+      // A server that froze (SIGSTOP, a hung host) or vanished without closing the socket answers nothing and the
+      // socket stays open: without a bound a call would wait for ever. pg rejects the statement ("Query read
+      // timeout", retryable: see postgres-errors) and the failed connection is destroyed, not reused; an idle
+      // connection to a vanished host is probed after 10 s instead of the OS's two hours.
+      query_timeout: options.queryTimeoutMs ?? 60_000,
+      keepAliveInitialDelayMillis: 10_000,
       // Every statement names its tables unqualified; the search path puts them in the store's schema.
       options: `-c search_path=${schema}`,
       application_name: 'storycore',

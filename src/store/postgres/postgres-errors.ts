@@ -53,9 +53,9 @@ const UNAVAILABLE_ERRNO = new Set([
   'ENOTFOUND',
   'EAI_AGAIN',
 ]);
-/** What pg says when the socket closes under a query or a connect (it carries no code). */
+/** What pg says when the socket closes under a query or a connect, or a statement goes unanswered (no code). */
 const TERMINATED =
-  /connection terminated|terminating connection|server closed the connection|timeout exceeded when trying to connect|connection timeout/i;
+  /connection terminated|terminating connection|server closed the connection|timeout exceeded when trying to connect|connection timeout|query read timeout/i;
 
 function field(error: unknown, name: string): string | undefined {
   if (typeof error !== 'object' || error === null) return undefined;

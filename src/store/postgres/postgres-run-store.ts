@@ -41,6 +41,11 @@ export interface PostgresRunStoreOptions {
   poolSize?: number;
   /** How long connecting may take before a call fails (retryably). @default 10000 */
   connectTimeoutMs?: number;
+  /**
+   * How long one statement may go unanswered before its call fails (retryably) and its connection is dropped: a
+   * server that froze or vanished without closing the socket cannot hang a call for ever. @default 60000
+   */
+  queryTimeoutMs?: number;
   /** Aborts opening (connecting and migrating). */
   signal?: AbortSignal;
 }
@@ -105,6 +110,7 @@ export class PostgresRunStore implements AsyncRunStore {
       ...(options.schema === undefined ? {} : { schema: options.schema }),
       ...(options.poolSize === undefined ? {} : { poolSize: options.poolSize }),
       ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }),
+      ...(options.queryTimeoutMs === undefined ? {} : { queryTimeoutMs: options.queryTimeoutMs }),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
     return new PostgresRunStore(db, lease);
