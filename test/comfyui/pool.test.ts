@@ -292,6 +292,22 @@ describe('a server that hangs on a job', () => {
     expect(entry[hung]!.status.messages.map((m) => m[0])).toContain('execution_interrupted');
     expect(serverOf(await backend.generate(request('after')))).toBe(d!.url);
   });
+
+  it('moves the hung job to another server at the timeout and quarantines the hung one, saying so once', async () => {
+    const ds = await servers(2);
+    const { backend, messages } = await pool(
+      ds.map((d) => d.url),
+      sampler(4),
+      { jobTimeoutMs: 600 },
+    );
+    ds[0]!.inject({ kind: 'stall-jobs' });
+    // Two at once: least-loaded routing puts one on each server; the one on the hung server moves.
+    const images = await Promise.all([backend.generate(request('a')), backend.generate(request('b'))]);
+    expect(images.map(serverOf)).toEqual([ds[1]!.url, ds[1]!.url]);
+    expect(backend.servers().map((s) => s.state)).toEqual(['down', 'up']);
+    await until(() => messages.some((m) => /quarantined \(hung: .*: its 1 shot moved to/.test(m)));
+    expect(serverOf(await backend.generate(request('c')))).toBe(ds[1]!.url);
+  });
 });
 
 describe('start', () => {

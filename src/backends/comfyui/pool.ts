@@ -91,6 +91,8 @@ interface MoveReport {
   reason: string | undefined;
   pending: Set<string>;
   targets: string[];
+  /** Taken out for a hung job (it still answers), not for failing to answer. */
+  hung?: boolean;
 }
 
 /** What admitting a server that answers again involves (its version and `/object_info` checked by the backend). */
@@ -220,7 +222,9 @@ export class ServerPool {
    */
   quarantine(member: PoolMember, label: string, error: unknown): void {
     if (member.state !== 'up') return;
-    this.reportOf(member).pending.add(label);
+    const report = this.reportOf(member);
+    report.pending.add(label);
+    report.hung = true;
     this.takeDown(member, `hung: ${errorMessage(error)}`);
   }
 
@@ -334,7 +338,9 @@ export class ServerPool {
       count === 0
         ? 'no shots were on it'
         : `its ${count} shot${count === 1 ? '' : 's'} moved to ${joinNames([...new Set(report.targets)])}`;
-    this.announce(`${member.name} unreachable (${report.reason}): ${moved}`);
+    this.announce(
+      `${member.name} ${report.hung ? 'quarantined' : 'unreachable'} (${report.reason}): ${moved}`,
+    );
   }
 
   /** Labels of jobs on a member, registered by the backend while they run. */
