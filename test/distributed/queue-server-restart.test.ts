@@ -200,8 +200,9 @@ describe('the run store as workers and coordinators use it (patientRunStore)', (
     const raw = await PostgresRunStore.open(postgres.url);
     const store = patientRunStore(raw, { windowMs: 20_000 });
     const brief = patientRunStore(raw, { windowMs: 500 });
+    await raw.listRuns({ limit: 1 }); // a pooled connection, which the crash breaks
+    await postgres.kill9();
     try {
-      await postgres.kill9();
       // Without the wrapper the call fails at once, retryably, naming the server.
       const bare = await raw.listRuns({ limit: 1 }).catch((e: unknown) => e);
       expect(bare).toBeInstanceOf(StoreError);
@@ -212,6 +213,8 @@ describe('the run store as workers and coordinators use it (patientRunStore)', (
       await postgres.restart();
       await expect(waiting).resolves.toEqual(expect.any(Array));
     } finally {
+      // Whatever failed above, the server is up again for the tests after this one.
+      await postgres.restart().catch(() => undefined);
       await raw.close();
     }
   }, 60_000);

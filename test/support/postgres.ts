@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { chown, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -27,7 +27,7 @@ export interface TestPostgres {
   dataDir: string;
   /** Fast shutdown, then the folder is removed. */
   stop(): Promise<void>;
-  /** SIGKILL to the server's whole process group (postmaster and backends), as a crash would. */
+  /** SIGKILL to the postmaster and every backend (each its own process group), as a crash would. */
   kill9(): Promise<void>;
   /** Starts the server again on the same port and data (crash recovery after kill9), once it accepts queries. */
   restart(): Promise<void>;
@@ -107,7 +107,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
         '-c',
         'shared_buffers=32MB',
       ];
-      // detached: its own process group, so kill9 takes the backends down with the postmaster.
+      // detached: its own process group (the backends make their own: kill9 finds them as its children).
       server = spawn(bin.postgres, args, {
         cwd: root,
         detached: true,
@@ -163,8 +163,14 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
       async kill9() {
         if (!server || server.pid === undefined) return;
         const done = exited(server);
+        // Backends call setsid(): each leads a process group of its own, so the postmaster's group is not all of
+        // the server. Left alive they would answer queries on open connections for a moment after the postmaster
+        // died (a test could see a "dead" server answer) and hold its shared memory against the restart.
+        const backends = childrenOf(server.pid);
         killGroup(server.pid);
+        for (const pid of backends) killGroup(pid);
         await done;
+        await waitGone(backends);
       },
       async restart() {
         if (server && server.exitCode === null && server.signalCode === null) {
@@ -227,6 +233,29 @@ async function freePort(): Promise<number> {
       probe.close(() => resolve(port));
     });
   });
+}
+
+/** The pids of a process's children (`pgrep -P`, from procps). */
+function childrenOf(pid: number): number[] {
+  const out = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' });
+  return out.stdout
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map(Number);
+}
+
+/** Resolves once none of `pids` exists any more (SIGKILL is asynchronous), or after 5 s. */
+async function waitGone(pids: readonly number[]): Promise<void> {
+  // A killed process whose parent is gone may stay a zombie (no reaper in a container): dead all the same.
+  const alive = (pid: number): boolean => {
+    try {
+      return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    } catch {
+      return false;
+    }
+  };
+  const deadline = Date.now() + 5000;
+  while (pids.some(alive) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
 }
 
 function killGroup(pid: number): void {
