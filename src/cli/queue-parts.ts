@@ -34,19 +34,24 @@ export async function openQueueParts(
       { path: '--store', message: 'missing' },
     ]);
   }
-  const queue = await openQueueHandle(location, { signal, ...(onError ? { onError } : {}) });
+  // A server restart makes every reconnecting instance report the same error each second: a line is said once,
+  // then again only if it still holds 5 s later.
+  const saidAt = new Map<string, number>();
+  const say =
+    onError &&
+    ((message: string): void => {
+      const at = saidAt.get(message);
+      if (at !== undefined && Date.now() - at < 5000) return;
+      saidAt.set(message, Date.now());
+      onError(message);
+    });
+  const queue = await openQueueHandle(location, { signal, ...(say ? { onError: say } : {}) });
   try {
     // With a PostgreSQL queue the journal defaults to the same database (its own schema).
     const { store: opened } = await openSharedRunStore(opts.store ?? location, signal);
-    // Workers and coordinators ride out a restart of the journal's server (see patientRunStore); said at most
-    // every 5 s, not once per waiting call.
-    let saidAt = 0;
+    // Workers and coordinators ride out a restart of the journal's server (see patientRunStore).
     const store = patientRunStore(opened, {
-      onWait: (error) => {
-        if (Date.now() - saidAt < 5000) return;
-        saidAt = Date.now();
-        onError?.(`${errorMessage(error)} (waiting up to 60 s for it)`);
-      },
+      onWait: (error) => say?.(`${errorMessage(error)} (waiting up to 60 s for it)`),
     });
     return {
       queue,

@@ -286,7 +286,15 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
     // A job whose worker died twice is still worth a third worker: its steps are memoised as they finish.
     maxStalledCount: 2,
   });
-  worker.on('error', (error) => log(`queue: ${errorMessage(error)}`));
+  // BullMQ repeats a connection error at every retry while its server restarts: said once per 5 s.
+  const saidAt = new Map<string, number>();
+  worker.on('error', (error) => {
+    const message = errorMessage(error);
+    const at = saidAt.get(message);
+    if (at !== undefined && Date.now() - at < 5000) return;
+    saidAt.set(message, Date.now());
+    log(`queue: ${message}`);
+  });
   taking.worker = worker;
   await worker.waitUntilReady();
   if (unusable !== undefined) await worker.pause(true);
