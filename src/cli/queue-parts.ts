@@ -11,6 +11,14 @@ export interface QueueParts {
   close(): Promise<void>;
 }
 
+/** The queue flags a coordinator is given besides the shared parts: the queue's name and the no-worker warning. */
+export function queueFlagSettings(opts: QueueFlags): { queueName?: string; idleWarningMs?: number } {
+  return {
+    ...(opts.queueName ? { queueName: opts.queueName } : {}),
+    ...(opts.idleWarning === undefined ? {} : { idleWarningMs: opts.idleWarning * 1000 }),
+  };
+}
+
 /**
  * The queue, the shared run store and the shared artifacts the flags name, each checked before any work: a bad URL,
  * a server that does not answer (named, without its password) or a missing `--artifacts` fails here.

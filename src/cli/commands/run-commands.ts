@@ -12,6 +12,8 @@ import type {
   SequenceGenerationService,
 } from '../../pipeline/sequence-generation-service.js';
 import { addQueueOptions, type QueueFlags } from './worker-command.js';
+import { queueFlagSettings, type QueueParts } from '../queue-parts.js';
+import type { runOnQueue as RunOnQueue } from '../../distributed/coordinator.js';
 import { intAtLeast, nonEmptyPath, type CliContext, type GlobalOptions } from '../context.js';
 import { isCreativeStudioFile, loadProjectFile, writeBackCreativeStudio } from '../engine.js';
 import { ExitCode } from '../errors.js';
@@ -223,15 +225,7 @@ async function resumeOnQueue(
           ...(resumption.verify ? { verify: true } : {}),
           panelSize: resumption.panelSize,
           backend: resumption.backend,
-          runner: (project, options) =>
-            runOnQueue(project, {
-              ...options,
-              store: parts.store,
-              artifacts: parts.artifacts,
-              queue: parts.queue,
-              ...(opts.queueName ? { queueName: opts.queueName } : {}),
-              ...(opts.idleWarning === undefined ? {} : { idleWarningMs: opts.idleWarning * 1000 }),
-            }),
+          runner: coordinatorOn(runOnQueue, parts, opts),
         }),
       true,
     );
@@ -263,6 +257,22 @@ function addRunOptions(cmd: Command): Command {
     );
 }
 
+/** A run's runner that coordinates it on the queue, over the shared store and artifacts the flags name. */
+function coordinatorOn(
+  runOnQueue: typeof RunOnQueue,
+  parts: QueueParts,
+  opts: QueueFlags,
+): NonNullable<GenerateSequenceOptions['runner']> {
+  return (project, options) =>
+    runOnQueue(project, {
+      ...options,
+      store: parts.store,
+      artifacts: parts.artifacts,
+      queue: parts.queue,
+      ...queueFlagSettings(opts),
+    });
+}
+
 /** The coordinator of a run on the studio's queue, over the shared store and artifacts the flags name. */
 async function queuedRunner(
   opts: QueueFlags,
@@ -278,15 +288,7 @@ async function queuedRunner(
   ]);
   const parts = await openQueueParts(opts, signal);
   return {
-    runner: (project, options) =>
-      runOnQueue(project, {
-        ...options,
-        store: parts.store,
-        artifacts: parts.artifacts,
-        queue: parts.queue,
-        ...(opts.queueName ? { queueName: opts.queueName } : {}),
-        ...(opts.idleWarning === undefined ? {} : { idleWarningMs: opts.idleWarning * 1000 }),
-      }),
+    runner: coordinatorOn(runOnQueue, parts, opts),
     label: parts.queue.label,
     close: () => parts.close(),
   };

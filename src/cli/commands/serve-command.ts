@@ -37,12 +37,11 @@ export function registerServeCommand(program: Command, ctx: CliContext): void {
     const { startStudioServer } = await import('../../server/serve.js');
     // The same checks as `generate --queue`, before the server listens: a bad URL, a server that does not answer
     // or a missing --artifacts fails here, named.
+    const { openQueueParts, queueFlagSettings } = await import('../queue-parts.js');
     const parts =
       opts.queue === undefined
         ? undefined
-        : await (
-            await import('../queue-parts.js')
-          ).openQueueParts(opts, new AbortController().signal, (line) => ctx.err(line));
+        : await openQueueParts(opts, new AbortController().signal, (line) => ctx.err(line));
     const server = await startStudioServer({
       host: opts.host,
       port: opts.port,
@@ -53,8 +52,7 @@ export function registerServeCommand(program: Command, ctx: CliContext): void {
         ? {
             shared: {
               ...parts,
-              ...(opts.queueName ? { queueName: opts.queueName } : {}),
-              ...(opts.idleWarning === undefined ? {} : { idleWarningMs: opts.idleWarning * 1000 }),
+              ...queueFlagSettings(opts),
             },
           }
         : {}),
