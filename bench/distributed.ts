@@ -23,10 +23,16 @@ import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { readFileSync, readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT, startCli, tempDir, testProject, writeTestProject } from '../test/helpers/cli.js';
+import { REPO_ROOT, tempDir, testProject, writeTestProject } from '../test/helpers/cli.js';
 import { startComfyDouble, type ComfyDouble } from '../test/support/comfyui-double/index.js';
 import { startPostgres } from '../test/support/postgres.js';
-import { sharedArgs, startRedis, startWorker, stopWorker } from '../test/distributed/cluster.js';
+import {
+  isShotPrompt,
+  startCoordinator,
+  startRedis,
+  startWorker,
+  stopWorker,
+} from '../test/distributed/cluster.js';
 import { openSharedRunStore } from '../src/distributed/locations.js';
 
 const SHOTS = Number(process.env['BENCH_DIST_SHOTS'] ?? 1000);
@@ -133,19 +139,7 @@ async function measure(topology: 'postgres' | 'redis'): Promise<Measured> {
     // CPU of every process of ours (workers, coordinator, the doubles in this one), sampled through the run, so the
     // CPU spent during the shot phase alone can be read off between its first start and last end.
     const cpuSamples: Array<{ at: number; parts: number[] }> = [];
-    const coordinator = startCli(
-      [
-        'generate',
-        project,
-        ...sharedArgs(shared),
-        ...backend(doubles[0]!.url),
-        '-w',
-        join(tmp.path, 'coord'),
-        '-o',
-        join(tmp.path, 'out'),
-      ],
-      { timeoutMs: 1_800_000 },
-    );
+    const coordinator = startCoordinator(project, shared, backend(doubles[0]!.url), tmp.path, 1_800_000);
     const servers = serverPids(server);
     const sumCpu = (pids: number[]): number => {
       let ms = 0;
@@ -254,14 +248,7 @@ async function measure(topology: 'postgres' | 'redis'): Promise<Measured> {
     await Promise.all(workers.map(stopWorker));
     const lags = workers.map((w) => /event-loop delay p99 ([\d.]+) ms, max ([\d.]+) ms/.exec(w.stderr()));
     const ratio = makespanMs / idealMs;
-    const executions = doubles.reduce(
-      (n, d) =>
-        n +
-        d.submitted.filter((s) =>
-          Object.values(s.prompt).some((x) => (x as { class_type?: string }).class_type === 'KSampler'),
-        ).length,
-      0,
-    );
+    const executions = doubles.reduce((n, d) => n + d.submitted.filter(isShotPrompt).length, 0);
     return {
       rows: [
         ['wall time (generate --queue, whole run)', `${(wallMs / 1000).toFixed(1)} s`],

@@ -138,7 +138,6 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
     const differences = identityDifferences(mine, settings.backend);
     if (differences.length > 0) {
       // Its results would be filed under other input hashes than the run's: leave the job to a worker that can.
-      report.jobs.refused++;
       if (!refusedRuns.has(run.id)) {
         refusedRuns.add(run.id);
         const message = `worker ${name} cannot run jobs of run ${run.id}: ${differences.join('; ')}; left to other workers`;
@@ -147,8 +146,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerReport> {
           .appendEvent(run.id, 'warning', { type: 'warning', stage: 'comfyui', message })
           .catch(() => undefined);
       }
-      await job.moveToDelayed(Date.now() + 5000, token);
-      throw new DelayedError();
+      return leave(job, token, 5000);
     }
     if (unusable !== undefined && data.scope !== 'finish') {
       // Fetched as the pool lost its last server (the pause is not instant): straight back for another worker.

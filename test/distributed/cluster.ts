@@ -33,6 +33,63 @@ export function sharedArgs(shared: Shared): string[] {
   ];
 }
 
+/**
+ * A worker's ComfyUI flags for a double: the SDXL template for shots (sampled on the double, so it takes
+ * `samplerStepMs` a step), a model-free one for the sheet's panels.
+ */
+export function comfyBackendArgs(url: string): string[] {
+  return [
+    '--comfyui',
+    url,
+    '--workflow',
+    join(REPO_ROOT, 'examples/workflows/sdxl-text-to-image.json'),
+    '--panel-workflow',
+    join(REPO_ROOT, 'examples/workflows/demo-model-free.json'),
+  ];
+}
+
+/** Whether a prompt a double was sent is a shot's (the shot workflow has the sampler; the panel one has none). */
+export function isShotPrompt(submission: { prompt: Record<string, unknown> }): boolean {
+  return Object.values(submission.prompt).some(
+    (node) => (node as { class_type?: string }).class_type === 'KSampler',
+  );
+}
+
+/**
+ * `storycore generate project` as a run's coordinator on `shared`, with its workspace (`coord`) and exports (`out`)
+ * in `dir`, following the run until it ends.
+ */
+export function startCoordinator(
+  project: string,
+  shared: Shared,
+  backendArgs: string[],
+  dir: string,
+  timeoutMs: number,
+): RunningCli {
+  return startCli(
+    [
+      'generate',
+      project,
+      ...sharedArgs(shared),
+      ...backendArgs,
+      '-w',
+      join(dir, 'coord'),
+      '-o',
+      join(dir, 'out'),
+    ],
+    { timeoutMs },
+  );
+}
+
+/** Polls `check` until it holds, or fails naming `what` after `ms`. */
+export async function until(what: string, check: () => boolean, ms = 120_000, everyMs = 50): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
 /** `storycore worker`, resolved once it said it is ready. */
 export async function startWorker(
   shared: Shared,
@@ -178,17 +235,7 @@ export function useComfyCluster(tag: string): ComfyCluster {
       return ready(shared);
     },
     workers,
-    backendArgs: () => [
-      '--comfyui',
-      ready(double).url,
-      '--workflow',
-      join(REPO_ROOT, 'examples/workflows/sdxl-text-to-image.json'),
-      '--panel-workflow',
-      join(REPO_ROOT, 'examples/workflows/demo-model-free.json'),
-    ],
-    shotSubmissions: () =>
-      ready(double).submitted.filter((s) =>
-        Object.values(s.prompt).some((node) => (node as { class_type?: string }).class_type === 'KSampler'),
-      ),
+    backendArgs: () => comfyBackendArgs(ready(double).url),
+    shotSubmissions: () => ready(double).submitted.filter(isShotPrompt),
   };
 }

@@ -1,11 +1,8 @@
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  REPO_ROOT,
   assertCliBuilt,
   parseJsonLines,
-  startCli,
   tempDir,
   testProject,
   writeTestProject,
@@ -14,11 +11,14 @@ import {
 import { startComfyDouble, type ComfyDouble } from '../support/comfyui-double/index.js';
 import {
   artifactFiles,
+  comfyBackendArgs,
+  isShotPrompt,
   journal,
-  sharedArgs,
+  startCoordinator,
   startRedis,
   startWorker,
   stopWorker,
+  until,
   type RedisServer,
   type Shared,
 } from './cluster.js';
@@ -60,12 +60,7 @@ afterAll(async () => {
 });
 
 const backendArgs = (double: ComfyDouble): string[] => [
-  '--comfyui',
-  double.url,
-  '--workflow',
-  join(REPO_ROOT, 'examples/workflows/sdxl-text-to-image.json'),
-  '--panel-workflow',
-  join(REPO_ROOT, 'examples/workflows/demo-model-free.json'),
+  ...comfyBackendArgs(double.url),
   '--job-timeout',
   String(JOB_TIMEOUT_S),
 ];
@@ -73,9 +68,7 @@ const backendArgs = (double: ComfyDouble): string[] => [
 const shotPrompts = (double: ComfyDouble): Array<{ promptId: string; at: number }> =>
   double.submitted
     .map((s, i) => ({ ...s, i }))
-    .filter((s) =>
-      Object.values(s.prompt).some((node) => (node as { class_type?: string }).class_type === 'KSampler'),
-    )
+    .filter(isShotPrompt)
     .map((s) => ({ promptId: s.promptId, at: submittedAt.get(`${double.url} ${s.i}`) ?? Date.now() }));
 /** When each submission was first seen by the test's poll (the double keeps no times). */
 const submittedAt = new Map<string, number>();
@@ -88,15 +81,17 @@ function noteSubmissions(): void {
   }
 }
 
-async function until(what: string, check: () => boolean, ms = 120_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    noteSubmissions();
-    if (check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
+/** `until`, noting when each submission was first seen on the way. */
+const waitFor = (what: string, check: () => boolean, ms?: number): Promise<void> =>
+  until(
+    what,
+    () => {
+      noteSubmissions();
+      return check();
+    },
+    ms,
+    25,
+  );
 
 describe('a worker whose ComfyUI server hangs', () => {
   it('has its shot rescheduled on another worker within the job timeout; the server is quarantined, the run completes', async () => {
@@ -108,27 +103,15 @@ describe('a worker whose ComfyUI server hangs', () => {
       ...testProject({ id: 'hang', shots: SHOTS, width: 160, height: 96 }),
       qa: { regenerateBudget: 0 },
     });
-    const coordinator = startCli(
-      [
-        'generate',
-        project,
-        ...sharedArgs(shared),
-        ...backendArgs(healthy),
-        '-w',
-        join(tmp.path, 'coord'),
-        '-o',
-        join(tmp.path, 'out'),
-      ],
-      { timeoutMs: 150_000 },
-    );
+    const coordinator = startCoordinator(project, shared, backendArgs(healthy), tmp.path, 150_000);
     // The first shot on the server about to hang: it stalls at its next sampler step and never finishes.
-    await until('a shot on the server that will hang', () => shotPrompts(hanging).length > 0);
+    await waitFor('a shot on the server that will hang', () => shotPrompts(hanging).length > 0);
     hanging.inject({ kind: 'stall-jobs' });
     const hungAt = Date.now();
     const hungId = shotPrompts(hanging)[0]!.promptId;
 
     // The same work (same prompt id: it is derived from the work, not the server) reaches the healthy server.
-    await until('the hung shot on the healthy server', () =>
+    await waitFor('the hung shot on the healthy server', () =>
       shotPrompts(healthy).some((s) => s.promptId === hungId),
     );
     const rescheduledMs = shotPrompts(healthy).find((s) => s.promptId === hungId)!.at - hungAt;
@@ -169,7 +152,7 @@ describe('a worker whose ComfyUI server hangs', () => {
     // and again by each probe while it ran), not run to the end for nobody; the worker takes jobs again.
     expect(hanging.queueSnapshot().running).toEqual([hungId]);
     hanging.clearFaults();
-    await until('the hung prompt to leave the server', () => {
+    await waitFor('the hung prompt to leave the server', () => {
       const q = hanging.queueSnapshot();
       return q.running.length + q.pending.length === 0;
     });
@@ -179,7 +162,7 @@ describe('a worker whose ComfyUI server hangs', () => {
     >;
     expect(history[hungId]?.status.status_str).toBe('error');
     expect(history[hungId]?.status.messages.map((m) => m[0])).toContain('execution_interrupted');
-    await until(
+    await waitFor(
       'the stuck worker to take jobs again',
       () => /usable again; taking jobs/.test(stuck.stderr()),
       20_000,

@@ -2,8 +2,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openQueueConnection } from '../../src/distributed/queue/index.js';
 import { describe, expect, it } from 'vitest';
-import { startCli, testProject, writeTestProject } from '../helpers/cli.js';
-import { journal, sharedArgs, startWorker, useComfyCluster } from './cluster.js';
+import { testProject, writeTestProject } from '../helpers/cli.js';
+import { journal, startCoordinator, startWorker, until, useComfyCluster } from './cluster.js';
 
 /**
  * Ctrl-C on `generate --queue`: the run's waiting jobs leave the queue, the run is marked cancelled, and the worker
@@ -14,14 +14,6 @@ import { journal, sharedArgs, startWorker, useComfyCluster } from './cluster.js'
 const cluster = useComfyCluster('queue-cancel');
 const shotsOnDouble = (): number => cluster.shotSubmissions().length;
 
-async function until(what: string, check: () => boolean, ms = 120_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
 describe('a run on the queue', () => {
   it('cancelled with Ctrl-C: waiting jobs removed, the run cancelled, the active shot stopped on its worker', async () => {
     cluster.workers.push(await startWorker(cluster.shared, [...cluster.backendArgs(), '--concurrency', '1']));
@@ -29,18 +21,12 @@ describe('a run on the queue', () => {
       ...testProject({ id: 'cancelled', shots: 6, width: 160, height: 96 }),
       qa: { regenerateBudget: 0 },
     });
-    const coordinator = startCli(
-      [
-        'generate',
-        project,
-        ...sharedArgs(cluster.shared),
-        ...cluster.backendArgs(),
-        '-w',
-        join(cluster.dir, 'coord'),
-        '-o',
-        join(cluster.dir, 'out'),
-      ],
-      { timeoutMs: 120_000 },
+    const coordinator = startCoordinator(
+      project,
+      cluster.shared,
+      cluster.backendArgs(),
+      cluster.dir,
+      120_000,
     );
     await until('a shot on the double', () => shotsOnDouble() > 0);
     coordinator.child.kill('SIGINT');
@@ -80,18 +66,12 @@ describe('a run on the queue', () => {
       qa: { regenerateBudget: 0 },
     });
     const before = shotsOnDouble();
-    const coordinator = startCli(
-      [
-        'generate',
-        project,
-        ...sharedArgs(cluster.shared),
-        ...cluster.backendArgs(),
-        '-w',
-        join(cluster.dir, 'coord'),
-        '-o',
-        join(cluster.dir, 'out'),
-      ],
-      { timeoutMs: 180_000 },
+    const coordinator = startCoordinator(
+      project,
+      cluster.shared,
+      cluster.backendArgs(),
+      cluster.dir,
+      180_000,
     );
     await until('a shot on the double', () => shotsOnDouble() > before);
     await cluster.redis.kill9();

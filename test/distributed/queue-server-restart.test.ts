@@ -8,10 +8,8 @@ import { openQueueConnection } from '../../src/distributed/queue/index.js';
 import { StoreError } from '../../src/core/errors.js';
 import { PostgresRunStore } from '../../src/store/postgres/index.js';
 import {
-  REPO_ROOT,
   assertCliBuilt,
   parseJsonLines,
-  startCli,
   tempDir,
   testProject,
   writeTestProject,
@@ -21,11 +19,14 @@ import { startComfyDouble, type ComfyDouble } from '../support/comfyui-double/in
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
 import {
   artifactFiles,
+  comfyBackendArgs,
+  isShotPrompt,
   runJournal,
-  sharedArgs,
+  startCoordinator,
   startRedis,
   startWorker,
   stopWorker,
+  until,
   type RedisServer,
   type Shared,
 } from './cluster.js';
@@ -67,30 +68,8 @@ afterAll(async () => {
   await tmp?.remove();
 });
 
-const backendArgs = (double: ComfyDouble): string[] => [
-  '--comfyui',
-  double.url,
-  '--workflow',
-  join(REPO_ROOT, 'examples/workflows/sdxl-text-to-image.json'),
-  '--panel-workflow',
-  join(REPO_ROOT, 'examples/workflows/demo-model-free.json'),
-];
-
-/** Shot executions the doubles were asked for (the shot workflow has the sampler; the panel one has none). */
-const shotSubmissions = (): number =>
-  doubles
-    .flatMap((d) => d.submitted)
-    .filter((s) =>
-      Object.values(s.prompt).some((node) => (node as { class_type?: string }).class_type === 'KSampler'),
-    ).length;
-
-async function until(what: string, check: () => boolean, ms = 120_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+/** Shot executions the doubles were asked for. */
+const shotSubmissions = (): number => doubles.flatMap((d) => d.submitted).filter(isShotPrompt).length;
 
 /**
  * Runs `projectId` on two workers with `shared`, kills the server `crash` names once a shot is on a double, and
@@ -103,25 +82,19 @@ async function runThroughCrash(
   shared: Shared,
   crash: { kill9: () => Promise<void>; restart: () => Promise<void> },
 ): Promise<void> {
-  const args = (double: ComfyDouble): string[] => [...backendArgs(double), '--concurrency', '1'];
+  const args = (double: ComfyDouble): string[] => [...comfyBackendArgs(double.url), '--concurrency', '1'];
   workers.push(await startWorker(shared, args(doubles[0]!)), await startWorker(shared, args(doubles[1]!)));
   const project = await writeTestProject(join(tmp.path, projectId), {
     ...testProject({ id: projectId, shots: SHOTS, width: 160, height: 96, globalSeed }),
     qa: { regenerateBudget: 0 },
   });
   const before = shotSubmissions();
-  const coordinator = startCli(
-    [
-      'generate',
-      project,
-      ...sharedArgs(shared),
-      ...backendArgs(doubles[0]!),
-      '-w',
-      join(tmp.path, `${projectId}-coord`),
-      '-o',
-      join(tmp.path, `${projectId}-out`),
-    ],
-    { timeoutMs: 150_000 },
+  const coordinator = startCoordinator(
+    project,
+    shared,
+    comfyBackendArgs(doubles[0]!.url),
+    join(tmp.path, `${projectId}-run`),
+    150_000,
   );
   await until('a shot on a double', () => shotSubmissions() > before);
   await sleep(300);

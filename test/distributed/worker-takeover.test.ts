@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { parseJsonLines, startCli, testProject, writeTestProject } from '../helpers/cli.js';
-import { artifactFiles, journal, sharedArgs, startWorker, useComfyCluster } from './cluster.js';
+import { parseJsonLines, testProject, writeTestProject } from '../helpers/cli.js';
+import { artifactFiles, journal, startCoordinator, startWorker, useComfyCluster } from './cluster.js';
 
 /**
  * kill -9 of a worker in the middle of a shot, on the ComfyUI double (a real HTTP + WebSocket server; each sampler
@@ -22,18 +22,12 @@ describe('a worker killed mid-shot', () => {
     });
     const first = await startWorker(cluster.shared, [...cluster.backendArgs(), '--concurrency', '1']);
     cluster.workers.push(first);
-    const coordinator = startCli(
-      [
-        'generate',
-        project,
-        ...sharedArgs(cluster.shared),
-        ...cluster.backendArgs(),
-        '-w',
-        join(cluster.dir, 'coord'),
-        '-o',
-        join(cluster.dir, 'out'),
-      ],
-      { timeoutMs: 240_000 },
+    const coordinator = startCoordinator(
+      project,
+      cluster.shared,
+      cluster.backendArgs(),
+      cluster.dir,
+      240_000,
     );
     // The first shot is on the double's sampler: kill its worker there.
     const deadline = Date.now() + 120_000;
